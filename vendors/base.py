@@ -1,0 +1,86 @@
+"""The contract between the core and a vendor plugin."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+
+class BronzeFileError(ValueError):
+    """A Bronze file cannot be read at all (truncated archive, wrong header, empty file).
+
+    The message always names the file and what is wrong; the partition that needed the
+    file fails and the lake is left as it was.
+    """
+
+    def __init__(self, path: Path | str, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class BronzeFile:
+    """One vendor file in the Bronze tree, as discovered from its path and file stats."""
+
+    vendor: str
+    data_type: str  # the vendor's own name for the dataset, e.g. "trades"
+    path: Path  # absolute
+    rel_path: str  # POSIX path relative to the Bronze root (lineage identity)
+    exchange: str  # normalized exchange name as in dim_exchange
+    date: dt.date  # the vendor's file date
+    symbol: str | None  # symbol in the path (may be a group such as PERPETUALS)
+    size: int
+    mtime_ns: int
+    # The vendor cuts files by this window on the time axis of the tables it feeds:
+    # [start_us, end_us), UTC microseconds. Rows outside it are anomalies.
+    window_start_us: int
+    window_end_us: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VendorPlugin(Protocol):
+    """What a vendor plugin provides. Implementations live in vendors/<name>/."""
+
+    name: str
+
+    def routes(self) -> dict[str, str]:
+        """The vendor's data types that feed Silver event tables: {data_type: table}."""
+
+    def discover(self, bronze_root: Path) -> list[BronzeFile]:
+        """Every Bronze file of this vendor under bronze_root (its own subtree), sorted by rel_path."""
+
+    def read_events(self, file: BronzeFile, table: str) -> pl.DataFrame:
+        """Parse a file into the table's staged frame.
+
+        Columns: every `source` column of the table's spec (schemas.TableSpec.source_columns),
+        all as pl.String holding the vendor's text verbatim (empty string or null when missing),
+        with `file_line` (Int64, physical line). The core coerces and validates; a vendor never
+        rounds or drops rows. Raises BronzeFileError when the file cannot be read at all.
+        """
+
+    def instrument_versions(self, bronze_root: Path) -> pl.DataFrame:
+        """Symbol history from the vendor's instrument metadata in Bronze (see vendors.base.INSTRUMENT_COLUMNS)."""
+
+
+# Frame returned by VendorPlugin.instrument_versions: one row per version of an instrument.
+# valid_until_us null = open. Decimal-like fields stay text; the core makes them exact.
+INSTRUMENT_COLUMNS: dict[str, pl.DataType] = {
+    "exchange": pl.String(),
+    "exchange_symbol": pl.String(),
+    "valid_from_us": pl.Int64(),
+    "valid_until_us": pl.Int64(),
+    "instrument_type": pl.String(),
+    "base_asset": pl.String(),
+    "quote_asset": pl.String(),
+    "price_increment": pl.String(),
+    "amount_increment": pl.String(),
+    "contract_multiplier": pl.String(),
+    "expiry_us": pl.Int64(),
+    "source": pl.String(),
+}
