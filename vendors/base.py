@@ -64,6 +64,9 @@ class VendorPlugin(Protocol):
         rounds or drops rows. Raises BronzeFileError when the file cannot be read at all.
         """
 
+    def reference_files(self, bronze_root: Path) -> list[Path]:
+        """Files feeding dimension tables (e.g. instrument metadata snapshots), sorted."""
+
     def instrument_versions(self, bronze_root: Path) -> pl.DataFrame:
         """Symbol history from the vendor's instrument metadata in Bronze (see vendors.base.INSTRUMENT_COLUMNS)."""
 

@@ -1,0 +1,231 @@
+"""Ingest one Silver partition end to end: find its Bronze files, build, write, check.
+
+Dagster-free so that tests, benchmarks and a future dry run drive exactly the code the
+assets run. The asset in `pointline_assets.events` is a thin wrapper around
+`ingest_partition`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pointline.ingest import PartitionBuild, build_partition
+from pointline.lake import Lake
+from pointline.schemas import TableSpec, get_table_spec, validate_frame
+from pointline.trading_day import dates_overlapping, day_window_us
+from vendors.base import BronzeFile, VendorPlugin
+
+
+class PartitionInputError(ValueError):
+    """The partition cannot be ingested as asked (unknown exchange, missing dimension, ...)."""
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    rel_path: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class PartitionReport:
+    table: str
+    date: dt.date
+    exchange: str
+    files: list[FileFingerprint]
+    build: PartitionBuild
+    data_version: str
+    delta_version: int | None
+    checks: dict[str, CheckOutcome] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        return self.build.silver.height
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.build.quarantine.height
+
+    @property
+    def quarantine_rate(self) -> float:
+        total = self.rows_written + self.rows_quarantined
+        return self.rows_quarantined / total if total else 0.0
+
+
+@dataclass
+class CheckOutcome:
+    passed: bool
+    description: str
+    metadata: dict[str, object]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def exchange_timezone(lake: Lake, exchange: str) -> str:
+    """The exchange's timezone from dim_exchange (the table, not the config file: one truth)."""
+    if not lake.exists("dim_exchange"):
+        raise PartitionInputError("dim_exchange is not materialized yet; materialize the dim_exchange asset first")
+    row = lake.read("dim_exchange", pl.col("exchange") == exchange)
+    if row.is_empty():
+        raise PartitionInputError(
+            f"unknown exchange {exchange!r}: not in dim_exchange (add a row to config/exchanges.csv "
+            "and materialize dim_exchange)"
+        )
+    return row["timezone"][0]
+
+
+def candidate_files(
+    sources: list[tuple[VendorPlugin, str]], bronze_root: Path, date: dt.date, exchange: str, timezone: str
+) -> list[tuple[VendorPlugin, BronzeFile]]:
+    """Bronze files that may hold rows of (date, exchange): their cut window touches the local day."""
+    out = []
+    for plugin, data_type in sources:
+        for f in plugin.discover(bronze_root):
+            if f.data_type == data_type and f.exchange == exchange:
+                if date in dates_overlapping(f.window_start_us, f.window_end_us, timezone):
+                    out.append((plugin, f))
+    return sorted(out, key=lambda pf: pf[1].rel_path)
+
+
+def compute_data_version(
+    code_version: str, table: str, files: list[FileFingerprint], dims: list[pl.DataFrame]
+) -> str:
+    """Changes exactly when the Bronze inputs, the relevant dimension rows or the code version change."""
+    digest = hashlib.sha256(f"{code_version}|{table}".encode())
+    for f in sorted(files, key=lambda f: f.rel_path):
+        digest.update(f"|{f.rel_path}|{f.sha256}".encode())
+    for dim in dims:
+        digest.update(dim.write_csv().encode())
+    return digest.hexdigest()[:32]
+
+
+def ingest_partition(
+    lake: Lake,
+    sources: list[tuple[VendorPlugin, str]],
+    bronze_root: Path,
+    table: str,
+    date: dt.date,
+    exchange: str,
+    *,
+    code_version: str,
+) -> PartitionReport:
+    """Build and write one partition of `table` and its quarantine; all or nothing."""
+    spec = get_table_spec(table)
+    timezone = exchange_timezone(lake, exchange)
+    dim_symbol = lake.read("dim_symbol", pl.col("exchange") == exchange)
+    files = candidate_files(sources, bronze_root, date, exchange, timezone)
+    values = {"date": date, "exchange": exchange}
+    if not files and _partition_has_rows(lake, table, values):
+        raise PartitionInputError(
+            f"{table} {date}|{exchange}: no Bronze files found under {bronze_root} but the partition holds rows; "
+            "refusing to empty it (is the Bronze root right?)"
+        )
+    fingerprints = [FileFingerprint(f.rel_path, f.size, sha256_file(f.path)) for _, f in files]
+    staged = [(f, plugin.read_events(f, table)) for plugin, f in files]
+    build = build_partition(spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol)
+    del staged
+    exchange_row = lake.read("dim_exchange", pl.col("exchange") == exchange)
+    version = compute_data_version(code_version, table, fingerprints, [dim_symbol, exchange_row])
+    with lake.transaction():
+        lake.write_partition("quarantine", build.quarantine, {"table_name": table, **values})
+        delta_version = lake.write_partition(table, build.silver, values)
+    return PartitionReport(table, date, exchange, fingerprints, build, version, delta_version)
+
+
+def _partition_has_rows(lake: Lake, table: str, values: dict) -> bool:
+    if not lake.exists(table):
+        return False
+    where = pl.all_horizontal([pl.col(k) == pl.lit(v) for k, v in values.items()])
+    return lake.scan(table).filter(where).select(pl.len()).collect().item() > 0
+
+
+# ---- checks on the stored partition --------------------------------------------------
+def _sample(df: pl.DataFrame, n: int = 5) -> str:
+    return json.dumps(df.head(n).to_dicts(), default=str)
+
+
+def check_stored_partition(lake: Lake, report: PartitionReport, max_quarantine_rate: float) -> dict[str, CheckOutcome]:
+    """Checks read back what was written (not the in-memory frame), so they test the lake itself."""
+    spec = get_table_spec(report.table)
+    where = (pl.col("date") == report.date) & (pl.col("exchange") == report.exchange)
+    axis = spec.time_axis or "ts_local_us"
+    columns = ["file_id", "file_line", "symbol", axis]
+    if report.table == "quotes":
+        columns += ["bid_price", "ask_price"]
+    stored = lake.scan(report.table).filter(where).select(columns).collect()
+    timezone = exchange_timezone(lake, report.exchange)
+    checks = {
+        "schema_conformance": _check_schema(lake, spec),
+        "unique_lineage": _check_unique_lineage(stored),
+        "quarantine_rate": _check_quarantine_rate(report, max_quarantine_rate),
+        "within_trading_day": _check_within_day(stored, spec, report.date, timezone),
+    }
+    if report.table == "quotes":
+        checks["no_crossed_quotes"] = _check_not_crossed(stored)
+    report.checks = checks
+    return checks
+
+
+def _check_schema(lake: Lake, spec: TableSpec) -> CheckOutcome:
+    """The stored table's schema (from the Delta log) against the registry."""
+    try:
+        validate_frame(pl.DataFrame(schema=lake.scan(spec.name).collect_schema()), spec)
+        return CheckOutcome(True, "stored partition matches the schema registry", {"columns": len(spec.columns)})
+    except ValueError as exc:
+        return CheckOutcome(False, str(exc), {"problems": str(exc)})
+
+
+def _check_unique_lineage(stored: pl.DataFrame) -> CheckOutcome:
+    dupes = stored.filter(pl.struct("file_id", "file_line").is_duplicated())
+    return CheckOutcome(
+        dupes.is_empty(),
+        f"{dupes.height} row(s) share a (file_id, file_line) lineage key",
+        {"duplicate_rows": dupes.height, "sample": _sample(dupes.select("file_id", "file_line", "symbol"))},
+    )
+
+
+def _check_quarantine_rate(report: PartitionReport, threshold: float) -> CheckOutcome:
+    reasons = report.build.quarantined_by_reason
+    return CheckOutcome(
+        report.quarantine_rate <= threshold,
+        f"quarantine rate {report.quarantine_rate:.4%} (threshold {threshold:.2%})",
+        {
+            "quarantine_rate": report.quarantine_rate,
+            "threshold": threshold,
+            "rows_quarantined": report.rows_quarantined,
+            "by_reason": json.dumps(reasons),
+            "sample": _sample(report.build.quarantine.select("file_line", "bronze_path", "reason", "raw")),
+        },
+    )
+
+
+def _check_within_day(stored: pl.DataFrame, spec: TableSpec, date: dt.date, timezone: str) -> CheckOutcome:
+    start, end = day_window_us(date, timezone)
+    axis = spec.time_axis or "ts_local_us"
+    outside = stored.filter((pl.col(axis) < start) | (pl.col(axis) >= end))
+    return CheckOutcome(
+        outside.is_empty(),
+        f"{outside.height} row(s) with {axis} outside [{start}, {end})",
+        {"rows_outside": outside.height, "sample": _sample(outside.select("symbol", axis, "file_line"))},
+    )
+
+
+def _check_not_crossed(stored: pl.DataFrame) -> CheckOutcome:
+    crossed = stored.filter(pl.col("bid_price") > pl.col("ask_price"))
+    return CheckOutcome(
+        crossed.is_empty(),
+        f"{crossed.height} crossed quote(s) (bid > ask)",
+        {"crossed": crossed.height, "sample": _sample(crossed.select("symbol", "ts_local_us", "bid_price", "ask_price"))},
+    )

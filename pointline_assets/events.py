@@ -1,0 +1,136 @@
+"""Silver event tables fed by vendor plugins: trades and quotes (one factory, one asset each).
+
+Each asset materializes one (date, exchange) partition: it reads every Bronze file that may
+hold rows of that exchange-local day, parses, validates, resolves symbol_id point-in-time,
+quarantines what fails and overwrites exactly that partition (see pointline.pipeline).
+Checks run against what was stored and ride along with the materialization.
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from pointline.config import settings
+from pointline.pipeline import PartitionInputError, PartitionReport, check_stored_partition, ingest_partition
+from pointline.schemas import get_table_spec
+from pointline_assets.bronze import vendors_feeding
+from pointline_assets.dimensions import dim_exchange, dim_symbol
+from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.partitions import event_partitions, split_partition_key
+from resources.lake import LakeResource
+from resources.vendors import VendorsResource
+
+# Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
+EVENT_CODE_VERSION = "events-1"
+
+_CHECKS = {
+    "schema_conformance": ("Stored table schema equals the schema registry.", False),
+    "unique_lineage": ("No two rows share a (file_id, file_line) lineage key.", False),
+    "quarantine_rate": ("Share of quarantined rows is under the configured threshold (config/lake.toml).", True),
+    "within_trading_day": ("Every row's time axis lies in the partition's exchange-local day.", False),
+    "no_crossed_quotes": ("No stored quote has bid above ask.", False),
+}
+
+
+def _check_names(table: str) -> list[str]:
+    return [n for n in _CHECKS if n != "no_crossed_quotes" or table == "quotes"]
+
+
+def build_event_asset(table: str) -> AssetsDefinition:
+    spec = get_table_spec(table)
+
+    @asset(
+        name=table,
+        partitions_def=event_partitions,
+        group_name="silver",
+        code_version=EVENT_CODE_VERSION,
+        deps=[dim_exchange, dim_symbol, *vendors_feeding(table)],
+        description=spec.description,
+        metadata={
+            "dagster/column_schema": table_schema(spec),
+            "partitioned_by": ", ".join(spec.partition_by),
+            "sort_order": ", ".join(spec.sort_by),
+            "time_axis": spec.time_axis,
+        },
+        kinds={"delta", "polars"},
+        check_specs=[
+            AssetCheckSpec(name, asset=table, description=_CHECKS[name][0], blocking=_CHECKS[name][1])
+            for name in _check_names(table)
+        ],
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
+    )
+    def _event_asset(context: AssetExecutionContext, lake: LakeResource, vendors: VendorsResource) -> MaterializeResult:
+        date, exchange = split_partition_key(context.partition_key)
+        store = lake.lake()
+        try:
+            report = ingest_partition(
+                store,
+                vendors.sources_for(table),
+                lake.resolved_bronze_root(),
+                table,
+                date,
+                exchange,
+                code_version=EVENT_CODE_VERSION,
+            )
+        except PartitionInputError as exc:
+            raise Failure(description=str(exc)) from exc
+        checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
+        context.log.info(
+            f"{table} {date}|{exchange}: read {report.build.rows_read}, wrote {report.rows_written}, "
+            f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
+        )
+        return MaterializeResult(
+            metadata=_materialization_metadata(report, lake.lake().uri(table)),
+            data_version=DataVersion(report.data_version),
+            check_results=[
+                AssetCheckResult(
+                    check_name=name,
+                    passed=outcome.passed,
+                    severity=AssetCheckSeverity.ERROR,
+                    description=outcome.description,
+                    metadata=outcome.metadata,
+                )
+                for name, outcome in checks.items()
+            ],
+        )
+
+    return _event_asset
+
+
+def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
+    silver = report.build.silver
+    ts = silver["ts_local_us"] if silver.height else None
+    return {
+        "dagster/row_count": report.rows_written,
+        "dagster/uri": uri,
+        "rows_read": report.build.rows_read,
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "quarantined_by_reason": MetadataValue.json(report.build.quarantined_by_reason),
+        "bronze_files": MetadataValue.json(
+            [{"path": f.rel_path, "size": f.size, "sha256": f.sha256} for f in report.files]
+        ),
+        "file_accounting": MetadataValue.json([vars(a) for a in report.build.files]),
+        "symbols": silver["symbol_id"].n_unique() if silver.height else 0,
+        "time_min": iso_us(ts.min() if ts is not None else None) or "",
+        "time_max": iso_us(ts.max() if ts is not None else None) or "",
+        "delta_version": report.delta_version,
+        "data_version": report.data_version,
+        "preview": markdown_table(silver),
+    }
+
+
+trades = build_event_asset("trades")
+quotes = build_event_asset("quotes")

@@ -1,0 +1,170 @@
+"""The Bronze sensor: a file that lands is in Silver without anyone clicking.
+
+Each tick it discovers Bronze files through the vendor plugins and compares them with the
+cursor (size, mtime, then sha256 only for files whose stats moved). It keeps the exchange
+partitions in sync with config/exchanges.csv, requests dim_exchange / dim_symbol when their
+sources change, and requests exactly the Silver partitions that changed files feed. Event
+partitions wait while a dimension run it requested has not materialized yet, so rows are
+not quarantined for a symbol whose metadata landed in the same batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from pointline.config import config_dir, load_exchanges
+from pointline.pipeline import sha256_file
+from pointline.trading_day import dates_overlapping
+from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, partition_key
+from resources.lake import LakeResource
+from resources.vendors import VendorsResource
+from vendors.base import BronzeFile
+
+DIM_WAIT_SECONDS = 600  # stop holding Silver requests back if a dimension run never lands
+
+
+@dataclass
+class Cursor:
+    files: dict[str, list] = field(default_factory=dict)  # rel_path -> [size, mtime_ns, sha256]
+    references: str = ""  # fingerprint of the files feeding dim_symbol
+    exchanges_config: str = ""  # sha256 of config/exchanges.csv
+    waiting_for: dict[str, float] = field(default_factory=dict)  # dim asset -> time requested
+
+    @classmethod
+    def load(cls, text: str | None) -> Cursor:
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(vars(self), sort_keys=True, separators=(",", ":"))
+
+
+def _changed(files: list[BronzeFile], seen: dict[str, list]) -> tuple[list[BronzeFile], dict[str, list]]:
+    """Files that are new or whose content changed, plus their fresh cursor entries."""
+    changed, entries = [], {}
+    for f in files:
+        old = seen.get(f.rel_path)
+        if old and old[0] == f.size and old[1] == f.mtime_ns:
+            continue
+        digest = sha256_file(f.path)
+        entries[f.rel_path] = [f.size, f.mtime_ns, digest]
+        if not old or old[2] != digest:
+            changed.append(f)
+    return changed, entries
+
+
+def _references_fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in sorted(paths):
+        st = p.stat()
+        digest.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _dims_pending(context: SensorEvaluationContext, cursor: Cursor) -> bool:
+    """True while a requested dimension run has not materialized (or timed out)."""
+    for asset_name, requested_at in list(cursor.waiting_for.items()):
+        event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
+        landed = event is not None and event.timestamp >= requested_at
+        if landed or time.time() - requested_at > DIM_WAIT_SECONDS:
+            del cursor.waiting_for[asset_name]
+    return bool(cursor.waiting_for)
+
+
+@sensor(
+    name="bronze_sensor",
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Watches the Bronze root and requests exactly the partitions that new or changed files feed.",
+)
+def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors: VendorsResource):
+    cursor = Cursor.load(context.cursor)
+    bronze_root = lake.resolved_bronze_root()
+    exchanges = load_exchanges()
+    timezones = dict(exchanges.select("exchange", "timezone").iter_rows())
+    have = set(context.instance.get_dynamic_partitions(EXCHANGE_PARTITIONS_NAME))
+    missing_partitions = sorted(set(timezones) - have)
+    run_requests: list[RunRequest] = []
+    now = time.time()
+
+    config_hash = sha256_file(config_dir() / "exchanges.csv")
+    if config_hash != cursor.exchanges_config:
+        run_requests.append(RunRequest(run_key=f"dim_exchange:{config_hash}", asset_selection=[AssetKey("dim_exchange")]))
+        cursor.exchanges_config = config_hash
+        cursor.waiting_for["dim_exchange"] = now
+
+    references = [p for plugin in vendors.plugins() for p in plugin.reference_files(bronze_root)]
+    ref_hash = _references_fingerprint(references)
+    if ref_hash != cursor.references:
+        run_requests.append(RunRequest(run_key=f"dim_symbol:{ref_hash}", asset_selection=[AssetKey("dim_symbol")]))
+        cursor.references = ref_hash
+        cursor.waiting_for["dim_symbol"] = now
+
+    if _dims_pending(context, cursor):
+        context.log.info(f"waiting for {sorted(cursor.waiting_for)} before requesting Silver partitions")
+        return SensorResult(
+            run_requests=run_requests,
+            dynamic_partitions_requests=_partition_requests(missing_partitions),
+            cursor=cursor.dump(),
+        )
+
+    routed = [
+        (f, table)
+        for plugin in vendors.plugins()
+        for f in plugin.discover(bronze_root)
+        for dtype, table in plugin.routes().items()
+        if f.data_type == dtype
+    ]
+    changed, entries = _changed(sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path), cursor.files)
+    changed_paths = {f.rel_path for f in changed}
+    by_partition: dict[str, set[str]] = defaultdict(set)
+    digests: dict[str, list[str]] = defaultdict(list)
+    for f, table in routed:
+        if f.rel_path not in changed_paths:
+            continue
+        if f.exchange not in timezones:
+            context.log.warning(f"{f.rel_path}: exchange {f.exchange!r} is not in config/exchanges.csv; skipped")
+            entries.pop(f.rel_path, None)  # re-evaluate once the exchange is added
+            continue
+        for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange]):
+            key = str(partition_key(date, f.exchange))
+            by_partition[key].add(table)
+            digests[key].append(entries[f.rel_path][2])
+    cursor.files.update(entries)
+
+    for key in sorted(by_partition):
+        run_key = hashlib.sha256(f"{key}|{sorted(digests[key])}|{sorted(by_partition[key])}".encode()).hexdigest()
+        run_requests.append(
+            RunRequest(
+                run_key=run_key,
+                partition_key=key,
+                asset_selection=[AssetKey(t) for t in sorted(by_partition[key])],
+                tags={"pointline/trigger": "bronze_sensor"},
+            )
+        )
+    if not run_requests and not missing_partitions:
+        return SensorResult(skip_reason=SkipReason("no new or changed Bronze files"), cursor=cursor.dump())
+    return SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=_partition_requests(missing_partitions),
+        cursor=cursor.dump(),
+    )
+
+
+def _partition_requests(missing: list[str]) -> list[AddDynamicPartitionsRequest]:
+    return [AddDynamicPartitionsRequest(EXCHANGE_PARTITIONS_NAME, missing)] if missing else []

@@ -1,0 +1,149 @@
+"""Tardis daily CSV (.csv / .csv.gz) -> a table's staged frame of vendor text.
+
+This is the ingestion hot path: one polars read with every column as text, then a single
+`select` of expressions. Values are never converted to numbers here (the core parses the
+text exactly); the only rewrites are the ones Tardis documents or the contract asks for:
+exchange lowercased/trimmed, side lowercased, empty `id` -> null, and `timestamp` falling
+back to `local_timestamp` when empty.
+
+`file_line` is the physical line: polars keeps blank lines as all-null rows, so the n-th
+row (0-based) is line n + 2 (the header is line 1). That holds because Tardis never quotes
+fields; a quoted field spanning lines would shift the numbering.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import polars as pl
+
+from pointline.schemas import get_table_spec
+from vendors.base import BronzeFileError
+from vendors.tardis.common import is_gzip
+
+ROUTES: dict[str, str] = {"trades": "trades", "quotes": "quotes"}
+
+# Header columns each table needs, in the Tardis order.
+_COMMON = ("exchange", "symbol", "timestamp", "local_timestamp")
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trades": (*_COMMON, "id", "side", "price", "amount"),
+    "quotes": (*_COMMON, "bid_price", "bid_amount", "ask_price", "ask_amount"),
+}
+
+
+def _non_empty(name: str) -> pl.Expr:
+    """True when the text column holds something (null and "" are both missing)."""
+    return pl.col(name).fill_null("") != ""
+
+
+def _common_exprs() -> dict[str, pl.Expr]:
+    """Columns every Tardis event table shares."""
+    return {
+        "exchange": pl.col("exchange").str.strip_chars().str.to_lowercase(),
+        "symbol": pl.col("symbol"),
+        "ts_local_us": pl.col("local_timestamp"),
+        # Tardis: "timestamp ... falls back to local_timestamp when the exchange gives none".
+        "ts_exch_us": pl.when(_non_empty("timestamp")).then(pl.col("timestamp")).otherwise(pl.col("local_timestamp")),
+    }
+
+
+def _table_exprs(table: str) -> dict[str, pl.Expr]:
+    """Output column -> expression over the raw Tardis columns."""
+    if table == "trades":
+        specific = {
+            "trade_id": pl.when(_non_empty("id")).then(pl.col("id")).otherwise(None),
+            "side": pl.col("side").str.to_lowercase(),
+            "price": pl.col("price"),
+            "qty": pl.col("amount"),
+        }
+    else:
+        specific = {
+            "bid_price": pl.col("bid_price"),
+            "bid_qty": pl.col("bid_amount"),
+            "ask_price": pl.col("ask_price"),
+            "ask_qty": pl.col("ask_amount"),
+        }
+    return {**_common_exprs(), **specific}
+
+
+def _projection(table: str) -> list[pl.Expr]:
+    """The spec's source columns in spec order; fails loudly if the spec grows a column we do not map."""
+    exprs = _table_exprs(table)
+    line = pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
+    out: list[pl.Expr] = []
+    for col in get_table_spec(table).source_columns:
+        if col.name == "file_line":
+            out.append(line.alias("file_line"))
+        elif col.name in exprs:
+            out.append(exprs[col.name].cast(pl.String).alias(col.name))
+        else:
+            raise KeyError(f"tardis plugin does not supply {table}.{col.name}; update vendors/tardis/csv_reader.py")
+    return out
+
+
+_PROJECTIONS: dict[str, list[pl.Expr]] = {table: _projection(table) for table in ROUTES.values()}
+
+
+def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
+    """Parse one Tardis CSV into `table`'s staged frame; BronzeFileError when it cannot be read."""
+    routed = ROUTES.get(data_type)
+    if routed != table:
+        target = f"table {routed!r}" if routed else "no event table"
+        raise BronzeFileError(path, f"data type {data_type!r} feeds {target}; it cannot be read as {table!r}")
+    raw = read_raw(path)
+    check_header(path, raw.columns, REQUIRED_COLUMNS[table])
+    return raw.select(_PROJECTIONS[table])
+
+
+def read_raw(path: Path) -> pl.DataFrame:
+    """Every column as text, blank lines kept as all-null rows; failures become BronzeFileError."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BronzeFileError(path, f"cannot open file: {exc}") from exc
+    if size == 0:
+        raise BronzeFileError(
+            path, "empty file (0 bytes); expected a CSV header such as 'exchange,symbol,timestamp,local_timestamp,...'"
+        )
+    try:
+        return pl.read_csv(path, infer_schema=False, glob=False)
+    except pl.exceptions.NoDataError as exc:
+        raise BronzeFileError(path, "no CSV header: the file decompresses to nothing") from exc
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        raise BronzeFileError(path, _explain(path, exc)) from exc
+
+
+def _explain(path: Path, exc: Exception) -> str:
+    """Tell a broken gzip apart from a broken CSV inside a good gzip (only runs on the error path)."""
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return f"cannot open file: {exc}"
+    if is_gzip(path) and not _gzip_intact(path):
+        return f"truncated or corrupt gzip ({exc})"
+    return f"malformed CSV: {exc}"
+
+
+def _gzip_intact(path: Path) -> bool:
+    """Stream-decompress the whole file; False on a bad stream, checksum or a missing end."""
+    decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decomp.decompress(chunk)
+                while decomp.unused_data:  # concatenated gzip members
+                    rest = decomp.unused_data
+                    decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                    decomp.decompress(rest)
+    except zlib.error:
+        return False
+    return decomp.eof
+
+
+def check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    """Name every missing column and show the header found, so a wrong file is obvious."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise BronzeFileError(
+            path,
+            f"header is missing required column(s) {', '.join(missing)}; header found: {','.join(header)}",
+        )
