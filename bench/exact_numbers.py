@@ -1,7 +1,7 @@
 """Benchmark and correctness facts for the price/quantity encoding (docs/decisions/0001-exact-numbers.md).
 
 One run generates trades-like vendor text (20 symbols, BTC-like to meme-coin prices, quantities
-from "0.001" to "1000000000000") and compares three encodings on the same rows:
+from "0.00001" to "1000000000000") and compares three encodings on the same rows:
 
 * ``decimal``: ``pl.Decimal(38, 9)`` via ``pointline.numbers.exact_number`` (regex guard, then
   ``str.to_decimal``), the encoding the lake uses;
@@ -22,14 +22,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -106,7 +109,9 @@ class Result:
     name: str
     parse_s: float = 0.0
     parse_peak_mb: float = 0.0
+    frame_mb: float = 0.0
     rejected_rows: int = 0
+    alt_parse_s: float = 0.0
     write_s: float = 0.0
     delta_mb: float = 0.0
     scan_s: float = 0.0
@@ -137,6 +142,11 @@ def scaled_int64(col: str, *, guard: bool = True) -> pl.Expr:
         return value
     fits = text.str.contains(INT64E9_PATTERN) & (whole < INT64E9_WHOLE_LIMIT)
     return pl.when(fits).then(value).otherwise(None)
+
+
+def scaled_int64_via_decimal(col: str) -> pl.Expr:
+    """Text -> Int64 x 1e9 through the guarded Decimal parse, then an exact rescale (null if too big)."""
+    return (exact_number(col) * pl.lit(SCALE)).cast(pl.Int64, strict=False)
 
 
 def float64(col: str) -> pl.Expr:
@@ -281,13 +291,20 @@ def duck_aggregate(path: Path, enc: Encoding) -> list[tuple[Any, ...]]:
     return rows
 
 
+def parse_frame(text: pl.DataFrame, parse: Callable[[str], pl.Expr]) -> pl.LazyFrame:
+    """The trades frame with price and qty parsed from their text by `parse`."""
+    return text.lazy().select(
+        "symbol", "ts_local_us", parse("price_text").alias("price"), parse("qty_text").alias("qty")
+    )
+
+
 def run_encoding(text: pl.DataFrame, enc: Encoding, root: Path, repeats: int) -> tuple[Result, pl.DataFrame]:
     """All measurements for one encoding; returns them and its per-symbol aggregate."""
     res = Result(enc.name)
-    parse = text.lazy().select(
-        "symbol", "ts_local_us", enc.parse("price_text").alias("price"), enc.parse("qty_text").alias("qty")
-    )
-    res.parse_s, res.parse_peak_mb, df = best_of(parse.collect, repeats)
+    res.parse_s, res.parse_peak_mb, df = best_of(parse_frame(text, enc.parse).collect, repeats)
+    res.frame_mb = df.estimated_size() / 2**20
+    if enc.name == "int64e9":
+        res.alt_parse_s, _, _ = best_of(parse_frame(text, scaled_int64_via_decimal).collect, repeats)
     res.rejected_rows = df.filter(pl.col("price").is_null() | pl.col("qty").is_null()).height
     path = root / enc.name
     props = WriterProperties(compression="ZSTD")
@@ -298,59 +315,65 @@ def run_encoding(text: pl.DataFrame, enc: Encoding, root: Path, repeats: int) ->
     res.filtered_s, _, _ = best_of(filtered.collect, repeats)
     res.agg_s, _, agg = best_of(lambda: aggregate(df.lazy(), enc), repeats)
     res.scan_agg_s, _, _ = best_of(lambda: aggregate(pl.scan_delta(str(path)), enc), repeats)
+    duckdb.connect().execute("SELECT 1").fetchall()  # load DuckDB before measuring its memory
     res.duck_s, res.duck_peak_mb, _ = best_of(lambda: duck_aggregate(path, enc), repeats)
     return res, agg
 
 
 # --- reporting ------------------------------------------------------------------------------
 
-METRICS: tuple[tuple[str, str, str], ...] = (
-    ("parse_s", "parse s", "{:.3f}"),
-    ("write_s", "write s", "{:.3f}"),
-    ("delta_mb", "Delta MiB", "{:.1f}"),
-    ("scan_s", "scan s", "{:.3f}"),
-    ("filtered_s", "filter s", "{:.3f}"),
-    ("agg_s", "agg s", "{:.3f}"),
-    ("scan_agg_s", "scan+agg s", "{:.3f}"),
-    ("duck_s", "duckdb s", "{:.3f}"),
-    ("parse_peak_mb", "parse +MiB", "{:.0f}"),
-    ("scan_peak_mb", "scan +MiB", "{:.0f}"),
-    ("duck_peak_mb", "duck +MiB", "{:.0f}"),
+# (Result field, column label, format, whether a ratio to float64 is meaningful)
+METRICS: tuple[tuple[str, str, str, bool], ...] = (
+    ("parse_s", "parse s", "{:.3f}", True),
+    ("write_s", "write s", "{:.3f}", True),
+    ("delta_mb", "Delta MiB", "{:.1f}", True),
+    ("frame_mb", "frame MiB", "{:.0f}", True),
+    ("scan_s", "scan s", "{:.3f}", True),
+    ("filtered_s", "filter s", "{:.3f}", True),
+    ("agg_s", "agg s", "{:.3f}", True),
+    ("scan_agg_s", "scan+agg s", "{:.3f}", True),
+    ("duck_s", "duckdb s", "{:.3f}", True),
+    ("parse_peak_mb", "parse +MiB", "{:.0f}", False),
+    ("scan_peak_mb", "scan +MiB", "{:.0f}", False),
+    ("duck_peak_mb", "duck +MiB", "{:.0f}", False),
 )
 
 
 def print_table(results: list[Result]) -> None:
     """Measurements, then the same as ratios to float64."""
-    head = f"{'encoding':<9}" + "".join(f"{label:>12}" for _, label, _ in METRICS)
+    head = f"{'encoding':<9}" + "".join(f"{label:>11}" for _, label, _, _ in METRICS)
     print(head)
     for r in results:
-        print(f"{r.name:<9}" + "".join(f"{fmt.format(getattr(r, key)):>12}" for key, _, fmt in METRICS))
+        print(f"{r.name:<9}" + "".join(f"{fmt.format(getattr(r, key)):>11}" for key, _, fmt, _ in METRICS))
     base = next(r for r in results if r.name == "float64")
     print("\nratio to float64 (x):")
     print(head)
     for r in results:
-        cells = []
-        for key, _, _ in METRICS:
-            b = getattr(base, key)
-            cells.append(f"{getattr(r, key) / b:>12.2f}" if b > 0.5 or key.endswith("_s") else f"{'-':>12}")
+        cells = [
+            f"{getattr(r, key) / getattr(base, key):>11.2f}" if ratio else f"{'-':>11}" for key, _, _, ratio in METRICS
+        ]
         print(f"{r.name:<9}" + "".join(cells))
+    alt = next(r for r in results if r.name == "int64e9").alt_parse_s
+    print(f"\nint64e9 parse via the guarded Decimal parse then x1e9 cast: {alt:.3f} s ({alt / base.parse_s:.2f}x)")
     held = ", ".join(f"{r.name}={r.rejected_rows}" for r in results)
     print(f"\nrows the encoding cannot hold (null -> quarantine): {held}")
 
 
-def compare_aggregates(aggs: dict[str, pl.DataFrame]) -> None:
-    """How far Int64 and Float64 per-symbol totals are from the exact Decimal totals."""
-    exact = aggs["decimal"]
-    q_exact = [Decimal(v) for v in exact["qty"].to_list()]
-    n_exact = [Decimal(v) for v in exact["notional"].to_list()]
-    ints = aggs["int64e9"]
-    same_q = sum(Decimal(int(v)) / SCALE == e for v, e in zip(ints["qty"].to_list(), q_exact, strict=True))
-    same_n = sum(Decimal(int(v)) / SCALE**2 == e for v, e in zip(ints["notional"].to_list(), n_exact, strict=True))
-    print(f"int64e9 per-symbol totals equal to exact: qty {same_q}/20, notional {same_n}/20 (rest lost huge rows)")
-    floats = aggs["float64"]
-    rel = [abs(Decimal(f) - e) / e for f, e in zip(floats["notional"].to_list(), n_exact, strict=True)]
-    off = sum(Decimal(f) != e for f, e in zip(floats["notional"].to_list(), n_exact, strict=True))
-    print(f"float64 per-symbol notional != exact for {off}/20 symbols; max relative error {max(rel):.2e}")
+def compare_aggregates(aggs: dict[str, list[list[str]]]) -> None:
+    """Which Int64 and Float64 per-symbol totals differ from the exact Decimal totals, and why."""
+    exact = {sym: (Decimal(q), Decimal(n)) for sym, q, n in aggs["decimal"]}
+    ints = {sym: (Decimal(q).scaleb(-9), Decimal(n).scaleb(-18)) for sym, q, n in aggs["int64e9"]}
+    limit = Decimal(INT64_MAX).scaleb(-9)
+    for k, what in ((0, "qty"), (1, "notional")):
+        wrong = [sym for sym in exact if ints[sym][k] != exact[sym][k]]
+        desc = ", ".join(f"{sym} {ints[sym][k]:.4g} vs {exact[sym][k]:.4g}" for sym in wrong)
+        print(f"int64e9 {what} totals wrong for {len(wrong)}/20 symbols: {desc}")
+    over = [sym for sym in exact if exact[sym][0] > limit]
+    print(f"  exact qty totals above the Int64 x 1e9 limit ({limit:.3g}), so the Int64 sum wraps: {', '.join(over)}")
+    floats = {sym: (Decimal(q), Decimal(n)) for sym, q, n in aggs["float64"]}
+    off = sum(floats[sym] != exact[sym] for sym in exact)
+    rel = max(abs(floats[sym][k] - exact[sym][k]) / exact[sym][k] for sym in exact for k in (0, 1))
+    print(f"float64 per-symbol totals (repr) != exact for {off}/20 symbols; max relative error {rel:.2e}")
 
 
 # --- correctness facts ----------------------------------------------------------------------
@@ -446,29 +469,49 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=None, help="where the Delta tables go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the Delta tables")
+    ap.add_argument("--child", choices=[e.name for e in ENCODINGS], help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     return ap.parse_args()
 
 
-def main() -> None:
-    """Generate, measure every encoding, print the table and the correctness facts."""
-    args = parse_args()
-    print(f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {machine()}")
-    start = time.perf_counter()
+def child(args: argparse.Namespace) -> None:
+    """Measure one encoding in this (fresh) process and write the result as JSON to --out."""
+    enc = next(e for e in ENCODINGS if e.name == args.child)
     text = generate(args.rows, args.seed)
-    print(f"generated {text.height:,} rows of text in {time.perf_counter() - start:.1f} s; sample:")
-    print(text.group_by("symbol", maintain_order=True).first().head(6))
+    res, agg = run_encoding(text, enc, args.workdir, args.repeats)
+    rows = [[str(v) for v in row] for row in agg.iter_rows()]
+    args.out.write_text(json.dumps({"result": asdict(res), "agg": rows}))
+
+
+def spawn(enc: Encoding, args: argparse.Namespace, root: Path) -> tuple[Result, list[list[str]]]:
+    """Run one encoding in its own interpreter, so memory and allocator state start out alike."""
+    out = root / f"{enc.name}.json"
+    common = ["--rows", str(args.rows), "--repeats", str(args.repeats), "--seed", str(args.seed)]
+    cmd = [sys.executable, __file__, "--child", enc.name, "--workdir", str(root), "--out", str(out), *common]
+    subprocess.run(cmd, check=True)
+    data = json.loads(out.read_text())
+    return Result(**data["result"]), data["agg"]
+
+
+def main() -> None:
+    """Measure every encoding (one subprocess each), print the table and the correctness facts."""
+    args = parse_args()
+    if args.child:
+        child(args)
+        return
+    print(f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {machine()}")
+    print("text sample (first row per symbol):")
+    print(generate(20_000, args.seed).group_by("symbol", maintain_order=True).first().head(6))
     root = Path(tempfile.mkdtemp(prefix="exact_numbers_", dir=args.workdir))
     try:
-        results, aggs = [], {}
-        for enc in ENCODINGS:
-            res, aggs[enc.name] = run_encoding(text, enc, root, args.repeats)
-            results.append(res)
-        print(f"\n{args.rows:,} rows, 20 symbols, best of {args.repeats}; +MiB = peak RSS above the start of the step")
-        print_table(results)
-        compare_aggregates(aggs)
+        runs = {enc.name: spawn(enc, args, root) for enc in ENCODINGS}
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{args.rows:,} rows, 20 symbols, best of {args.repeats}, one process per encoding.")
+    print("frame MiB = parsed frame in memory; +MiB = peak RSS above the start of the step (first run).")
+    print_table([r for r, _ in runs.values()])
+    compare_aggregates({name: agg for name, (_, agg) in runs.items()})
     print()
     int64_facts()
     float_facts()

@@ -22,6 +22,9 @@ from pointline.trading_day import dates_overlapping, day_window_us
 from vendors.base import BronzeFile, VendorPlugin
 
 
+MISSING_SYMBOL = "missing_pit_symbol"
+
+
 class PartitionInputError(ValueError):
     """The partition cannot be ingested as asked (unknown exchange, missing dimension, ...)."""
 
@@ -53,9 +56,14 @@ class PartitionReport:
         return self.build.quarantine.height
 
     @property
+    def invalid_rows(self) -> int:
+        """Quarantined rows that failed a data rule (not the reference-data gap missing_pit_symbol)."""
+        return self.rows_quarantined - self.build.quarantined_by_reason.get(MISSING_SYMBOL, 0)
+
+    @property
     def quarantine_rate(self) -> float:
         total = self.rows_written + self.rows_quarantined
-        return self.rows_quarantined / total if total else 0.0
+        return self.invalid_rows / total if total else 0.0
 
 
 @dataclass
@@ -170,6 +178,7 @@ def check_stored_partition(lake: Lake, report: PartitionReport, max_quarantine_r
         "schema_conformance": _check_schema(lake, spec),
         "unique_lineage": _check_unique_lineage(stored),
         "quarantine_rate": _check_quarantine_rate(report, max_quarantine_rate),
+        "symbol_coverage": _check_symbol_coverage(report),
         "within_trading_day": _check_within_day(stored, spec, report.date, timezone),
     }
     if report.table == "quotes":
@@ -197,17 +206,31 @@ def _check_unique_lineage(stored: pl.DataFrame) -> CheckOutcome:
 
 
 def _check_quarantine_rate(report: PartitionReport, threshold: float) -> CheckOutcome:
-    reasons = report.build.quarantined_by_reason
+    """Rows failing data rules; symbols missing from dim_symbol are reported by symbol_coverage."""
+    reasons = {k: v for k, v in report.build.quarantined_by_reason.items() if k != MISSING_SYMBOL}
     return CheckOutcome(
         report.quarantine_rate <= threshold,
-        f"quarantine rate {report.quarantine_rate:.4%} (threshold {threshold:.2%})",
+        f"{report.invalid_rows} invalid row(s): rate {report.quarantine_rate:.4%} (threshold {threshold:.2%})",
         {
             "quarantine_rate": report.quarantine_rate,
             "threshold": threshold,
-            "rows_quarantined": report.rows_quarantined,
+            "rows_invalid": report.invalid_rows,
             "by_reason": json.dumps(reasons),
             "sample": _sample(report.build.quarantine.select("file_line", "bronze_path", "reason", "raw")),
         },
+    )
+
+
+def _check_symbol_coverage(report: PartitionReport) -> CheckOutcome:
+    """Symbols whose rows found no dim_symbol version: a reference-data gap, fixed by adding metadata."""
+    missing = report.build.quarantine.filter(pl.col("reason") == MISSING_SYMBOL)
+    by_symbol = dict(missing.group_by("symbol").len().sort("symbol").iter_rows()) if missing.height else {}
+    return CheckOutcome(
+        not by_symbol,
+        f"{len(by_symbol)} symbol(s) without a valid dim_symbol version: {sorted(by_symbol)}"
+        if by_symbol
+        else "every row resolved to a symbol_id",
+        {"unresolved_symbols": json.dumps(by_symbol), "rows": missing.height},
     )
 
 

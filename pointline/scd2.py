@@ -151,7 +151,12 @@ def _typed_attributes(df: pl.DataFrame, what: str) -> pl.DataFrame:
 
 
 def _typed_versions(versions: pl.DataFrame) -> pl.DataFrame:
-    """INSTRUMENT_COLUMNS frame (text or typed decimals) -> typed versions, until still nullable."""
+    """INSTRUMENT_COLUMNS frame (text or typed decimals) -> typed versions, until still nullable.
+
+    A frame without columns (`pl.DataFrame()`, no vendor delivered anything) is an empty history.
+    """
+    if versions.width == 0:
+        versions = pl.DataFrame(schema=INSTRUMENT_COLUMNS)
     _require_columns(versions, INSTRUMENT_COLUMNS, "instrument versions")
     df = versions.select(list(INSTRUMENT_COLUMNS)).with_columns(
         pl.col("exchange", "exchange_symbol", "source").cast(pl.String),
@@ -186,7 +191,9 @@ def _finish(df: pl.DataFrame) -> pl.DataFrame:
         pl.col(_VU).fill_null(VALID_UNTIL_OPEN),
     ).with_columns(
         (pl.col(_VU) == VALID_UNTIL_OPEN).alias("is_current"),
-        symbol_ids(df["exchange"], df["exchange_symbol"], df[_VF]) if df.height else pl.lit(None, pl.Int64),
+        symbol_ids(df["exchange"], df["exchange_symbol"], df[_VF])
+        if df.height
+        else pl.lit(None, pl.Int64).alias("symbol_id"),
     )
     out = DIM_SYMBOL.conform(out.with_columns(pl.col("symbol_id").cast(pl.Int64))).sort(DIM_SYMBOL.sort_by)
     validate_frame(out, DIM_SYMBOL)
@@ -373,6 +380,8 @@ def upsert(
 
 
 def _as_instrument_frame(df: pl.DataFrame, what: str) -> pl.DataFrame:
+    if df.width == 0:  # pl.DataFrame(): no vendor delivered anything
+        return pl.DataFrame(schema=INSTRUMENT_COLUMNS)
     _require_columns(df, INSTRUMENT_COLUMNS, what)
     return df.select(list(INSTRUMENT_COLUMNS)).cast(INSTRUMENT_COLUMNS)  # type: ignore[arg-type]
 

@@ -1,6 +1,6 @@
 """Dimension assets: dim_exchange (from config) and dim_symbol (SCD2 from vendor metadata)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
 import hashlib
 

@@ -8,7 +8,7 @@ partitions wait while a dimension run it requested has not materialized yet, so 
 not quarantined for a symbol whose metadata landed in the same batch.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
 import hashlib
 import json
@@ -47,7 +47,7 @@ class Cursor:
     waiting_for: dict[str, float] = field(default_factory=dict)  # dim asset -> time requested
 
     @classmethod
-    def load(cls, text: str | None) -> Cursor:
+    def load(cls, text: str | None) -> "Cursor":
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:

@@ -14,6 +14,7 @@ fields; a quoted field spanning lines would shift the numbering.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -37,10 +38,34 @@ def _non_empty(name: str) -> pl.Expr:
     return pl.col(name).fill_null("") != ""
 
 
-def _common_exprs() -> dict[str, pl.Expr]:
+def _lower(expr: pl.Expr) -> pl.Expr:
+    """Side: the contract's values are lowercase (buy, sell, unknown)."""
+    return expr.str.to_lowercase()
+
+
+def _trim_lower(expr: pl.Expr) -> pl.Expr:
+    """Exchange: must equal the dim_exchange key whatever the file's spelling."""
+    return expr.str.strip_chars().str.to_lowercase()
+
+
+def _normalized(raw: pl.DataFrame, name: str, normalize: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """Normalize a low-cardinality text column through its distinct values.
+
+    exchange and side hold a handful of values per file; normalizing those and replacing
+    only the ones that change is 3-5x cheaper than string ops on every row (and free when
+    nothing needs changing, the usual case).
+    """
+    distinct = raw.select(pl.col(name).unique().drop_nulls())
+    changed = distinct.with_columns(normalize(pl.col(name)).alias("_new")).filter(pl.col(name) != pl.col("_new"))
+    if changed.is_empty():
+        return pl.col(name)
+    return pl.col(name).replace(changed[name], changed["_new"])
+
+
+def _common_exprs(raw: pl.DataFrame) -> dict[str, pl.Expr]:
     """Columns every Tardis event table shares."""
     return {
-        "exchange": pl.col("exchange").str.strip_chars().str.to_lowercase(),
+        "exchange": _normalized(raw, "exchange", _trim_lower),
         "symbol": pl.col("symbol"),
         "ts_local_us": pl.col("local_timestamp"),
         # Tardis: "timestamp ... falls back to local_timestamp when the exchange gives none".
@@ -48,12 +73,12 @@ def _common_exprs() -> dict[str, pl.Expr]:
     }
 
 
-def _table_exprs(table: str) -> dict[str, pl.Expr]:
+def _table_exprs(table: str, raw: pl.DataFrame) -> dict[str, pl.Expr]:
     """Output column -> expression over the raw Tardis columns."""
     if table == "trades":
         specific = {
             "trade_id": pl.when(_non_empty("id")).then(pl.col("id")).otherwise(None),
-            "side": pl.col("side").str.to_lowercase(),
+            "side": _normalized(raw, "side", _lower),
             "price": pl.col("price"),
             "qty": pl.col("amount"),
         }
@@ -64,12 +89,12 @@ def _table_exprs(table: str) -> dict[str, pl.Expr]:
             "ask_price": pl.col("ask_price"),
             "ask_qty": pl.col("ask_amount"),
         }
-    return {**_common_exprs(), **specific}
+    return {**_common_exprs(raw), **specific}
 
 
-def _projection(table: str) -> list[pl.Expr]:
+def _projection(table: str, raw: pl.DataFrame) -> list[pl.Expr]:
     """The spec's source columns in spec order; fails loudly if the spec grows a column we do not map."""
-    exprs = _table_exprs(table)
+    exprs = _table_exprs(table, raw)
     line = pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
     out: list[pl.Expr] = []
     for col in get_table_spec(table).source_columns:
@@ -82,7 +107,9 @@ def _projection(table: str) -> list[pl.Expr]:
     return out
 
 
-_PROJECTIONS: dict[str, list[pl.Expr]] = {table: _projection(table) for table in ROUTES.values()}
+# Fail at import, not mid-ingest, when the table specs and this mapping drift apart.
+for _table in ROUTES.values():
+    _projection(_table, pl.DataFrame(schema=dict.fromkeys(REQUIRED_COLUMNS[_table], pl.String)))
 
 
 def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
@@ -93,7 +120,7 @@ def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
         raise BronzeFileError(path, f"data type {data_type!r} feeds {target}; it cannot be read as {table!r}")
     raw = read_raw(path)
     check_header(path, raw.columns, REQUIRED_COLUMNS[table])
-    return raw.select(_PROJECTIONS[table])
+    return raw.select(_projection(table, raw))
 
 
 def read_raw(path: Path) -> pl.DataFrame:

@@ -65,7 +65,7 @@ class _PathKeys:
 
 
 def scan(bronze_root: Path, subdir: str) -> ScanResult:
-    """Walk `<bronze_root>/<subdir>` once and classify every regular file; results sorted by rel_path."""
+    """Walk `<bronze_root>/<subdir>` once and classify every file; files and snapshots sorted by rel_path."""
     root = Path(bronze_root).absolute()
     base = root / subdir
     result = ScanResult()
@@ -77,7 +77,6 @@ def scan(bronze_root: Path, subdir: str) -> ScanResult:
             _classify_into(result, root, Path(dirpath) / name)
     result.files.sort(key=lambda f: f.rel_path)
     result.snapshots.sort(key=lambda s: s.rel_path)
-    result.unrecognized.sort(key=lambda p: p.relative_to(root).as_posix())
     return result
 
 

@@ -1,0 +1,115 @@
+"""Delta storage: partition-exact overwrite, validation before write, ordering, rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from pointline.lake import Lake, partition_predicate
+from pointline.schemas import TRADES, SchemaValidationError
+
+D1, D2 = dt.date(2024, 5, 1), dt.date(2024, 5, 2)
+
+
+def trades_frame(date: dt.date, exchange: str, n: int, *, offset: int = 0) -> pl.DataFrame:
+    rows = [
+        {
+            "date": date,
+            "exchange": exchange,
+            "symbol": "BTCUSDT",
+            "symbol_id": (i * 7919) % 5,
+            "ts_local_us": 1_000 + i,
+            "ts_exch_us": 900 + i,
+            "trade_id": str(i + offset),
+            "side": "buy",
+            "price": Decimal("60000.1") + i,
+            "qty": Decimal("0.001"),
+            "file_id": 1,
+            "file_line": i + 2,
+        }
+        for i in range(n)
+    ]
+    return pl.DataFrame(rows, schema=TRADES.polars_schema)
+
+
+def test_predicate_quotes_values():
+    assert partition_predicate({"date": D1, "exchange": "o'k"}) == "date = '2024-05-01' AND exchange = 'o''k'"
+
+
+def test_overwrite_touches_only_its_partition(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_partition("trades", trades_frame(D1, "binance", 3), {"date": D1, "exchange": "binance"})
+    lake.write_partition("trades", trades_frame(D2, "binance", 2), {"date": D2, "exchange": "binance"})
+    lake.write_partition("trades", trades_frame(D1, "deribit", 4), {"date": D1, "exchange": "deribit"})
+    lake.write_partition("trades", trades_frame(D1, "binance", 5, offset=100), {"date": D1, "exchange": "binance"})
+    counts = dict(
+        lake.read("trades")
+        .group_by("date", "exchange")
+        .len()
+        .select(pl.format("{}|{}", "date", "exchange"), "len")
+        .iter_rows()
+    )
+    assert counts == {"2024-05-01|binance": 5, "2024-05-02|binance": 2, "2024-05-01|deribit": 4}
+    assert lake.read_partition("trades", {"date": D1, "exchange": "binance"})["trade_id"].min() == "100"
+
+
+def test_empty_frame_empties_the_partition(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_partition("trades", trades_frame(D1, "binance", 3), {"date": D1, "exchange": "binance"})
+    lake.write_partition("trades", trades_frame(D2, "binance", 2), {"date": D2, "exchange": "binance"})
+    lake.write_partition("trades", TRADES.empty(), {"date": D1, "exchange": "binance"})
+    assert lake.read("trades")["date"].unique().to_list() == [D2]
+
+
+def test_schema_mismatch_writes_nothing(tmp_path):
+    lake = Lake(tmp_path)
+    bad = trades_frame(D1, "binance", 3).drop("qty")
+    with pytest.raises(SchemaValidationError, match="missing column 'qty'"):
+        lake.write_partition("trades", bad, {"date": D1, "exchange": "binance"})
+    assert not lake.exists("trades")
+
+
+def test_rows_of_another_partition_are_refused(tmp_path):
+    lake = Lake(tmp_path)
+    with pytest.raises(ValueError, match="refusing to write another partition"):
+        lake.write_partition("trades", trades_frame(D2, "binance", 1), {"date": D1, "exchange": "binance"})
+
+
+def test_rows_stored_in_tie_break_order_and_identical_across_runs(tmp_path):
+    df = trades_frame(D1, "binance", 2000).sample(fraction=1.0, shuffle=True, seed=3)
+    chunked = pl.concat([df.slice(0, 700), df.slice(700, 700), df.slice(1400)], rechunk=False)
+    lake = Lake(tmp_path)
+    lake.write_partition("trades", chunked, {"date": D1, "exchange": "binance"})
+    first = lake.read("trades")
+    lake.write_partition("trades", df, {"date": D1, "exchange": "binance"})
+    second = lake.read("trades")
+    assert first.equals(second)
+    assert first.equals(first.sort(list(TRADES.sort_by)))
+
+
+def test_transaction_restores_partitions_on_failure(tmp_path):
+    lake = Lake(tmp_path)
+    before = trades_frame(D1, "binance", 3)
+    lake.write_partition("trades", before, {"date": D1, "exchange": "binance"})
+    lake.write_partition("trades", trades_frame(D2, "binance", 2), {"date": D2, "exchange": "binance"})
+    with pytest.raises(RuntimeError, match="boom"), lake.transaction():
+        lake.write_partition("trades", trades_frame(D1, "binance", 9, offset=50), {"date": D1, "exchange": "binance"})
+        raise RuntimeError("boom")
+    assert lake.read_partition("trades", {"date": D1, "exchange": "binance"}).equals(before.sort(list(TRADES.sort_by)))
+    assert lake.read_partition("trades", {"date": D2, "exchange": "binance"}).height == 2
+
+
+def test_transaction_on_new_table_leaves_it_empty(tmp_path):
+    lake = Lake(tmp_path)
+    with pytest.raises(RuntimeError), lake.transaction():
+        lake.write_partition("trades", trades_frame(D1, "binance", 3), {"date": D1, "exchange": "binance"})
+        raise RuntimeError("boom")
+    assert lake.read("trades").is_empty()
+
+
+def test_absent_table_reads_as_empty_with_schema(tmp_path):
+    df = Lake(tmp_path).read("trades")
+    assert df.is_empty() and df.schema == TRADES.polars_schema

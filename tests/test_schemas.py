@@ -1,0 +1,69 @@
+"""Schema registry: validation names every problem; docs/schemas.md is generated and current."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pointline.numbers import EXACT
+from pointline.schemas import TABLES, TRADES, SchemaValidationError, render_markdown, validate_frame
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _trade_row() -> dict:
+    return {
+        "date": dt.date(2024, 5, 1),
+        "exchange": "binance",
+        "symbol": "BTCUSDT",
+        "symbol_id": 1,
+        "ts_local_us": 1,
+        "ts_exch_us": 1,
+        "trade_id": None,
+        "side": "buy",
+        "price": Decimal("60000.1"),
+        "qty": Decimal("0.001"),
+        "file_id": 7,
+        "file_line": 2,
+    }
+
+
+def test_valid_frame_passes():
+    validate_frame(pl.DataFrame([_trade_row()], schema=TRADES.polars_schema), TRADES)
+
+
+def test_error_names_missing_unexpected_and_mistyped_columns():
+    df = pl.DataFrame([_trade_row()], schema=TRADES.polars_schema)
+    bad = df.drop("qty").with_columns(pl.col("price").cast(pl.Float64), pl.lit(1).alias("surprise"))
+    with pytest.raises(SchemaValidationError) as err:
+        validate_frame(bad, TRADES)
+    text = str(err.value)
+    assert "missing column 'qty'" in text
+    assert "unexpected column 'surprise'" in text
+    assert "column 'price' has type Float64" in text
+    assert err.value.table == "trades" and len(err.value.problems) == 3
+
+
+def test_nulls_in_required_column_rejected():
+    df = pl.DataFrame([_trade_row()], schema=TRADES.polars_schema).with_columns(
+        pl.lit(None, pl.Int64).alias("symbol_id")
+    )
+    with pytest.raises(SchemaValidationError, match="'symbol_id' is not nullable"):
+        validate_frame(df, TRADES)
+
+
+def test_every_spec_is_consistent():
+    for spec in TABLES.values():
+        assert spec.columns, spec.name
+        for col in spec.columns:
+            assert col.description.strip(), f"{spec.name}.{col.name} lacks a description"
+    assert TRADES.column("price").dtype == EXACT
+
+
+def test_docs_schemas_md_is_current():
+    path = REPO / "docs" / "schemas.md"
+    assert path.read_text() == render_markdown(), "docs/schemas.md is stale: run `make docs`"
