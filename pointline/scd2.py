@@ -23,7 +23,7 @@ Two ways to maintain the table
 Overrides (config/symbol_overrides.csv)
 ---------------------------------------
 A CSV whose header is exactly the columns of `vendors.base.INSTRUMENT_COLUMNS`, one row per
-corrected version, decimals as text, empty cell = null. `apply_overrides` matches rows on
+corrected version, decimals as text, cells trimmed, empty cell = null. `apply_overrides` matches rows on
 (exchange, exchange_symbol, valid_from_us): a matching vendor version is replaced as a whole (all
 attributes, including valid_until_us, so an override can also shorten a vendor window); an
 unmatched row is added as a new version. Every override row gets source="override". Empty
@@ -35,7 +35,7 @@ its header only (no corrections).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import polars as pl
@@ -101,8 +101,9 @@ def _key_text(row: dict) -> str:
     return f"{row['exchange']}/{row['exchange_symbol']}"
 
 
-def _examples(lines: list[str]) -> str:
-    more = len(lines) - _MAX_EXAMPLES
+def _examples(lines: list[str], total: int | None = None) -> str:
+    """The first few problems, and how many more there are (error messages stay readable)."""
+    more = (len(lines) if total is None else total) - min(len(lines), _MAX_EXAMPLES)
     return "; ".join(lines[:_MAX_EXAMPLES]) + (f"; ... and {more} more" if more > 0 else "")
 
 
@@ -121,6 +122,7 @@ def _typed_attributes(df: pl.DataFrame, what: str) -> pl.DataFrame:
     """
     exprs: list[pl.Expr] = []
     problems: list[str] = []
+    n_bad = 0
     for c in _STRING_FIELDS:
         col = pl.col(c).cast(pl.String)
         exprs.append(pl.when(col == "").then(None).otherwise(col).alias(c))
@@ -128,9 +130,10 @@ def _typed_attributes(df: pl.DataFrame, what: str) -> pl.DataFrame:
         dtype = df.schema[c]
         if dtype == pl.String:
             bad = df.filter(pl.col(c).is_not_null() & (pl.col(c) != "") & ~pl.col(c).str.contains(EXACT_PATTERN))
-            for row in bad.head(_MAX_EXAMPLES + 1).iter_rows(named=True):
+            n_bad += bad.height
+            for row in bad.head(_MAX_EXAMPLES).iter_rows(named=True):
                 at = f" valid_from_us={row[_VF]}" if _VF in row else ""
-                problems.append(f"{_key_text(row)}{at} field {c}={row[c]!r} is not an exact decimal (scale {SCALE})")
+                problems.append(f"{_key_text(row)}{at} field {c}={row[c]!r}")
             exprs.append(exact_number(c).alias(c))
         elif isinstance(dtype, pl.Decimal):
             if dtype.scale is not None and dtype.scale > SCALE:
@@ -146,7 +149,10 @@ def _typed_attributes(df: pl.DataFrame, what: str) -> pl.DataFrame:
             raise ValueError(f"{what}: column {c} has type {dtype}, expected an integer (UTC microseconds)")
         exprs.append(pl.col(c).cast(pl.Int64).alias(c))
     if problems:
-        raise ValueError(f"{what}: {_examples(problems)}")
+        raise ValueError(
+            f"{what}: {n_bad} value(s) are not exact decimals (at most {SCALE} fractional digits, "
+            f"no exponent): {_examples(problems, n_bad)}"
+        )
     return df.with_columns(exprs)
 
 
@@ -297,7 +303,7 @@ def upsert(
     dl = None
     if delistings is not None:
         _require_columns(delistings, DELISTING_COLUMNS, "delistings")
-        dl = delistings.select(list(DELISTING_COLUMNS)).cast(DELISTING_COLUMNS)  # type: ignore[arg-type]
+        dl = delistings.select(list(DELISTING_COLUMNS)).cast(DELISTING_COLUMNS)
         if dl.select(pl.all().null_count().sum()).row(0)[0]:
             raise ValueError("delistings: null exchange, exchange_symbol or delisted_at_us")
         dupd = dl.filter(pl.len().over(NATURAL_KEY) > 1).select(NATURAL_KEY).unique().sort(NATURAL_KEY)
@@ -383,7 +389,7 @@ def _as_instrument_frame(df: pl.DataFrame, what: str) -> pl.DataFrame:
     if df.width == 0:  # pl.DataFrame(): no vendor delivered anything
         return pl.DataFrame(schema=INSTRUMENT_COLUMNS)
     _require_columns(df, INSTRUMENT_COLUMNS, what)
-    return df.select(list(INSTRUMENT_COLUMNS)).cast(INSTRUMENT_COLUMNS)  # type: ignore[arg-type]
+    return df.select(list(INSTRUMENT_COLUMNS)).cast(INSTRUMENT_COLUMNS)
 
 
 def apply_overrides(versions: pl.DataFrame, overrides: pl.DataFrame) -> pl.DataFrame:
@@ -428,7 +434,7 @@ def load_overrides(path: Path | str) -> pl.DataFrame:
     ]
     if problems:
         raise ValueError(f"{path}: {_examples(problems)}")
-    return raw.cast(INSTRUMENT_COLUMNS)  # type: ignore[arg-type]
+    return raw.cast(INSTRUMENT_COLUMNS)
 
 
 # --------------------------------------------------------------------------- validation
@@ -444,9 +450,10 @@ def validate_dim(dim: pl.DataFrame) -> None:
     validate_frame(dim, DIM_SYMBOL)
     violations: list[str] = []
 
-    def report(kind: str, frame: pl.DataFrame, fmt) -> None:  # noqa: ANN001
+    def report(kind: str, frame: pl.DataFrame, fmt: Callable[[dict], str]) -> None:
         if frame.height:
-            violations.append(f"{kind} ({frame.height}): {_examples([fmt(r) for r in frame.iter_rows(named=True)])}")
+            lines = [fmt(r) for r in frame.head(_MAX_EXAMPLES).iter_rows(named=True)]
+            violations.append(f"{kind} ({frame.height}): {_examples(lines, frame.height)}")
 
     def window(r: dict) -> str:
         return f"{_key_text(r)} [{r[_VF]}, {r[_VU]})"
