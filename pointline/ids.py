@@ -25,7 +25,7 @@ def symbol_id(exchange: str, exchange_symbol: str, valid_from_us: int) -> int:
 
 def symbol_ids(exchange: pl.Series, exchange_symbol: pl.Series, valid_from_us: pl.Series) -> pl.Series:
     """Vectorised over columns (one hash per row; dim_symbol is small enough that this is cheap)."""
-    keys = (exchange.cast(pl.String) + "|" + exchange_symbol.cast(pl.String) + "|" + valid_from_us.cast(pl.String))
+    keys = exchange.cast(pl.String) + "|" + exchange_symbol.cast(pl.String) + "|" + valid_from_us.cast(pl.String)
     return keys.map_elements(blake2b_int64, return_dtype=pl.Int64).rename("symbol_id")
 
 

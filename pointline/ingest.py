@@ -212,7 +212,9 @@ def _apply_rules(
     ids = resolve_symbol_ids(rows.select("exchange", "symbol", "ts_local_us"), dim_symbol)
     rows = rows.with_columns(ids.alias("symbol_id"))
     missing = pl.col("symbol_id").is_null() & pl.col(REASON).is_null()
-    return rows.with_columns(pl.when(missing).then(pl.lit("missing_pit_symbol")).otherwise(pl.col(REASON)).alias(REASON))
+    return rows.with_columns(
+        pl.when(missing).then(pl.lit("missing_pit_symbol")).otherwise(pl.col(REASON)).alias(REASON)
+    )
 
 
 def _quarantine_rows(

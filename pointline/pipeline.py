@@ -21,7 +21,6 @@ from pointline.schemas import TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import dates_overlapping, day_window_us
 from vendors.base import BronzeFile, VendorPlugin
 
-
 MISSING_SYMBOL = "missing_pit_symbol"
 
 
@@ -101,15 +100,13 @@ def candidate_files(
     out = []
     for plugin, data_type in sources:
         for f in plugin.discover(bronze_root):
-            if f.data_type == data_type and f.exchange == exchange:
-                if date in dates_overlapping(f.window_start_us, f.window_end_us, timezone):
-                    out.append((plugin, f))
+            ours = f.data_type == data_type and f.exchange == exchange
+            if ours and date in dates_overlapping(f.window_start_us, f.window_end_us, timezone):
+                out.append((plugin, f))
     return sorted(out, key=lambda pf: pf[1].rel_path)
 
 
-def compute_data_version(
-    code_version: str, table: str, files: list[FileFingerprint], dims: list[pl.DataFrame]
-) -> str:
+def compute_data_version(code_version: str, table: str, files: list[FileFingerprint], dims: list[pl.DataFrame]) -> str:
     """Changes exactly when the Bronze inputs, the relevant dimension rows or the code version change."""
     digest = hashlib.sha256(f"{code_version}|{table}".encode())
     for f in sorted(files, key=lambda f: f.rel_path):
@@ -250,5 +247,8 @@ def _check_not_crossed(stored: pl.DataFrame) -> CheckOutcome:
     return CheckOutcome(
         crossed.is_empty(),
         f"{crossed.height} crossed quote(s) (bid > ask)",
-        {"crossed": crossed.height, "sample": _sample(crossed.select("symbol", "ts_local_us", "bid_price", "ask_price"))},
+        {
+            "crossed": crossed.height,
+            "sample": _sample(crossed.select("symbol", "ts_local_us", "bid_price", "ask_price")),
+        },
     )

@@ -107,8 +107,17 @@ def _event_head() -> tuple[ColumnSpec, ...]:
 
 def _lineage() -> tuple[ColumnSpec, ...]:
     return (
-        _c("file_id", pl.Int64(), "Lineage: blake2b-8 id of the Bronze file's path relative to the Bronze root.", derived=True),
-        _c("file_line", pl.Int64(), "Lineage: physical 1-based line number of the row in the (decompressed) Bronze file."),
+        _c(
+            "file_id",
+            pl.Int64(),
+            "Lineage: blake2b-8 id of the Bronze file's path relative to the Bronze root.",
+            derived=True,
+        ),
+        _c(
+            "file_line",
+            pl.Int64(),
+            "Lineage: physical 1-based line number of the row in the (decompressed) Bronze file.",
+        ),
     )
 
 
@@ -189,7 +198,11 @@ DIM_SYMBOL = TableSpec(
     kind="dimension",
     description="SCD Type 2 instrument master: one row per (exchange, exchange_symbol, validity window).",
     columns=(
-        _c("symbol_id", pl.Int64(), "blake2b-8 of 'exchange|exchange_symbol|valid_from_us' (docs/decisions/symbol-id.md)."),
+        _c(
+            "symbol_id",
+            pl.Int64(),
+            "blake2b-8 of 'exchange|exchange_symbol|valid_from_us' (docs/decisions/0002-symbol-id.md).",
+        ),
         _c("exchange", pl.String(), "Natural key part 1: exchange name."),
         _c("exchange_symbol", pl.String(), "Natural key part 2: exchange-native symbol."),
         _c("valid_from_us", pl.Int64(), "Validity window start, inclusive, UTC microseconds."),
@@ -232,7 +245,7 @@ def validate_frame(df: pl.DataFrame, spec: TableSpec) -> None:
     if not problems:
         required = [c.name for c in spec.columns if not c.nullable]
         nulls = df.select(pl.col(required).null_count()).row(0) if required and df.height else ()
-        for name, n in zip(required, nulls):
+        for name, n in zip(required, nulls, strict=False):
             if n:
                 problems.append(f"column {name!r} is not nullable but has {n} null(s)")
     if problems:

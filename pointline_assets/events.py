@@ -31,6 +31,7 @@ from pointline_assets.metadata import iso_us, markdown_table, table_schema
 from pointline_assets.partitions import event_partitions, split_partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
+from vendors.base import BronzeFileError
 
 # Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
 EVENT_CODE_VERSION = "events-1"
@@ -85,7 +86,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
                 exchange,
                 code_version=EVENT_CODE_VERSION,
             )
-        except PartitionInputError as exc:
+        except (PartitionInputError, BronzeFileError) as exc:
             raise Failure(description=str(exc)) from exc
         checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
         context.log.info(

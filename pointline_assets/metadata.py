@@ -13,9 +13,7 @@ from pointline.schemas import TableSpec
 def table_schema(spec: TableSpec) -> TableSchema:
     """The registry spec as Dagster column schema, so the UI shows types and descriptions."""
     return TableSchema(
-        columns=[
-            TableColumn(name=c.name, type=str(c.dtype), description=c.description) for c in spec.columns
-        ]
+        columns=[TableColumn(name=c.name, type=str(c.dtype), description=c.description) for c in spec.columns]
     )
 
 

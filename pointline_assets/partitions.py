@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from dagster import (
-    DailyPartitionsDefinition,
     DagsterInstance,
+    DailyPartitionsDefinition,
     DynamicPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,

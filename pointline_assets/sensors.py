@@ -104,7 +104,9 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
 
     config_hash = sha256_file(config_dir() / "exchanges.csv")
     if config_hash != cursor.exchanges_config:
-        run_requests.append(RunRequest(run_key=f"dim_exchange:{config_hash}", asset_selection=[AssetKey("dim_exchange")]))
+        run_requests.append(
+            RunRequest(run_key=f"dim_exchange:{config_hash}", asset_selection=[AssetKey("dim_exchange")])
+        )
         cursor.exchanges_config = config_hash
         cursor.waiting_for["dim_exchange"] = now
 
@@ -130,7 +132,9 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         for dtype, table in plugin.routes().items()
         if f.data_type == dtype
     ]
-    changed, entries = _changed(sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path), cursor.files)
+    changed, entries = _changed(
+        sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path), cursor.files
+    )
     changed_paths = {f.rel_path for f in changed}
     by_partition: dict[str, set[str]] = defaultdict(set)
     digests: dict[str, list[str]] = defaultdict(list)

@@ -124,7 +124,9 @@ def test_row_accounting_adds_up_per_file(env):
                 seen.add(acct["rel_path"])
     assert seen == {f.rel_path for f in sample.files if f.data_type in ("trades", "quotes")}
     total_in = sum(f.rows for f in sample.files if f.data_type in ("trades", "quotes"))
-    assert env.lake.read("trades").height + env.lake.read("quotes").height + env.lake.read("quarantine").height == total_in
+    assert (
+        env.lake.read("trades").height + env.lake.read("quotes").height + env.lake.read("quarantine").height == total_in
+    )
 
 
 def test_bad_rows_quarantined_with_the_right_reason_and_raw_values(env):
@@ -162,7 +164,9 @@ def test_tick_size_change_resolves_to_two_symbol_ids(env):
 
 def test_exact_numbers_round_trip_from_text(env):
     path = next(f for f in env.sample.files if f.data_type == "trades" and f.exchange == "deribit" and f.date == D1)
-    raw = pl.read_csv(env.root / "bronze" / path.rel_path, infer_schema=False, row_index_name="line", row_index_offset=2)
+    raw = pl.read_csv(
+        env.root / "bronze" / path.rel_path, infer_schema=False, row_index_name="line", row_index_offset=2
+    )
     silver = env.lake.read("trades").filter(pl.col("file_id") == file_id(path.rel_path))
     joined = silver.join(raw.with_columns(pl.col("line").cast(pl.Int64)), left_on="file_line", right_on="line")
     assert joined.height == silver.height > 1000

@@ -1,0 +1,47 @@
+"""The whole code location loads, with the graph, groups, checks and sensor users rely on."""
+
+from __future__ import annotations
+
+from dagster import AssetKey, DefaultSensorStatus, Definitions
+
+from pointline_defs import defs
+
+
+def test_definitions_load():
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"bronze/tardis", "dim_exchange", "dim_symbol", "trades", "quotes"} <= keys
+
+
+def test_graph_flows_bronze_to_dims_to_silver():
+    graph = defs.resolve_asset_graph()
+    trades = graph.get(AssetKey("trades"))
+    assert {AssetKey("dim_exchange"), AssetKey("dim_symbol"), AssetKey(["bronze", "tardis"])} <= set(trades.parent_keys)
+    assert AssetKey(["bronze", "tardis"]) in graph.get(AssetKey("dim_symbol")).parent_keys
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups["bronze/tardis"] == "bronze" and groups["dim_symbol"] == "dimensions" and groups["quotes"] == "silver"
+
+
+def test_silver_assets_are_partitioned_and_checked():
+    graph = defs.resolve_asset_graph()
+    for table in ("trades", "quotes"):
+        node = graph.get(AssetKey(table))
+        assert node.partitions_def is not None
+        assert node.partitions_def.get_partition_key_from_str("2024-05-01|binance").keys_by_dimension == {
+            "date": "2024-05-01",
+            "exchange": "binance",
+        }
+        checks = (
+            {c.name: c for c in graph.get_check_specs(AssetKey(table))}
+            if hasattr(graph, "get_check_specs")
+            else {c.name: c for c in defs.get_assets_def(table).check_specs}
+        )
+        assert {"schema_conformance", "unique_lineage", "quarantine_rate", "within_trading_day"} <= set(checks)
+        assert checks["quarantine_rate"].blocking
+    assert "no_crossed_quotes" in {c.name for c in defs.get_assets_def("quotes").check_specs}
+
+
+def test_sensor_runs_by_default():
+    sensor = defs.get_sensor_def("bronze_sensor")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING

@@ -1,0 +1,99 @@
+"""The Bronze sensor, evaluated with build_sensor_context on a real temp instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+
+from dagster import build_sensor_context, materialize
+
+from pointline_assets.dimensions import dim_exchange, dim_symbol
+from pointline_assets.sensors import Cursor, bronze_sensor
+from resources.lake import LakeResource
+from resources.vendors import VendorsResource
+from vendors.tardis.sample import write_sample_bronze
+
+D1 = dt.date(2024, 5, 1)
+
+
+def _tick(instance, resources, cursor):
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return bronze_sensor(ctx)
+
+
+def _setup(tmp_path):
+    write_sample_bronze(tmp_path / "bronze", start=D1, days=1, rows_per_file=100)
+    lake = LakeResource(lake_root=str(tmp_path / "lake"), bronze_root=str(tmp_path / "bronze"))
+    return {"lake": lake, "vendors": VendorsResource()}
+
+
+def test_first_tick_requests_dimensions_and_partitions_then_waits(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    result = _tick(dagster_instance, resources, None)
+    selected = [tuple(k.to_user_string() for k in r.asset_selection) for r in result.run_requests]
+    assert selected == [("dim_exchange",), ("dim_symbol",)]
+    added = result.dynamic_partitions_requests[0]
+    assert "binance-futures" in added.partition_keys and len(added.partition_keys) == 23
+    assert set(Cursor.load(result.cursor).waiting_for) == {"dim_exchange", "dim_symbol"}
+
+
+def test_after_dims_land_it_requests_exactly_the_new_partitions(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    assert materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources).success
+    second = _tick(dagster_instance, resources, first.cursor)
+    keys = sorted(r.partition_key for r in second.run_requests)
+    assert keys == ["2024-05-01|binance", "2024-05-01|binance-futures", "2024-05-01|deribit"]
+    assert all({k.to_user_string() for k in r.asset_selection} == {"trades", "quotes"} for r in second.run_requests)
+
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert not third.run_requests  # nothing changed
+
+    # a vendor correction of one quotes file re-requests only that partition and table
+    path = next((tmp_path / "bronze").rglob("type=quotes/date=2024-05-01/symbol=ETH-PERPETUAL/*.csv.gz"))
+    text = gzip.decompress(path.read_bytes()).decode().splitlines()
+    path.write_bytes(gzip.compress(("\n".join(text[:-1]) + "\n").encode(), mtime=0))
+    fourth = _tick(dagster_instance, resources, third.cursor)
+    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in fourth.run_requests] == [
+        ("2024-05-01|deribit", ["quotes"])
+    ]
+    assert fourth.run_requests[0].run_key != second.run_requests[-1].run_key
+
+
+def test_touch_without_content_change_requests_nothing(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    second = _tick(dagster_instance, resources, first.cursor)
+    path = next((tmp_path / "bronze").rglob("*.csv.gz"))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert not third.run_requests
+
+
+def test_unknown_exchange_files_are_skipped_with_a_warning(tmp_path, dagster_instance, caplog):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    second = _tick(dagster_instance, resources, first.cursor)
+    odd = tmp_path / "bronze/tardis/exchange=mars/type=trades/date=2024-05-01/symbol=X/X.csv.gz"
+    odd.parent.mkdir(parents=True)
+    odd.write_bytes(gzip.compress(b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"))
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert not third.run_requests
+    assert odd.relative_to(tmp_path / "bronze").as_posix() not in Cursor.load(third.cursor).files
+
+
+def test_new_instrument_metadata_requests_dim_symbol_and_holds_silver(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    second = _tick(dagster_instance, resources, first.cursor)
+    snap = next((tmp_path / "bronze").rglob("instruments.json"))
+    new = snap.parent.parent / "date=2024-05-02" / "instruments.json"
+    new.parent.mkdir()
+    new.write_text(snap.read_text())
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert [[k.to_user_string() for k in r.asset_selection] for r in third.run_requests] == [["dim_symbol"]]
