@@ -151,3 +151,32 @@ def test_failed_quotes_do_not_touch_trades_or_quarantine(env):
         .sort("table_name", "file_id", "file_line")
         .equals(q_before.sort("table_name", "file_id", "file_line"))
     )
+
+
+def _data_version(result) -> str:
+    for event in result.get_asset_materialization_events():
+        return event.event_specific_data.materialization.metadata["data_version"].value
+    raise AssertionError("no materialization")
+
+
+def test_data_version_changes_exactly_when_inputs_or_code_change(env):
+    from pointline.pipeline import FileFingerprint, compute_data_version
+
+    first, second = env.run(), env.run()
+    assert _data_version(first) == _data_version(second)
+    path = env.bronze / TRADES_REL
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    _write_gz(path, "\n".join(lines[:-1]) + "\n")  # a vendor correction drops one row
+    assert _data_version(env.run()) != _data_version(second)
+
+    files = [FileFingerprint("a.csv.gz", 10, "ab" * 32)]
+    dims = [pl.DataFrame({"x": [1]})]
+    assert compute_data_version("events-1", "trades", files, dims) == compute_data_version(
+        "events-1", "trades", files, dims
+    )
+    assert compute_data_version("events-2", "trades", files, dims) != compute_data_version(
+        "events-1", "trades", files, dims
+    )
+    assert compute_data_version("events-1", "trades", files, [pl.DataFrame({"x": [2]})]) != compute_data_version(
+        "events-1", "trades", files, dims
+    )
