@@ -24,7 +24,7 @@ from pointline.ids import file_id
 from pointline.numbers import EXACT, exact_number, integer_problem, number_problem
 from pointline.pit import resolve_symbol_ids
 from pointline.schemas import QUARANTINE, TableSpec
-from pointline.trading_day import date_of_us, day_window_us, trading_date_expr
+from pointline.trading_day import date_of_us, trading_date_expr
 from vendors.base import BronzeFile
 
 REASON = "_reason"
@@ -137,7 +137,6 @@ def build_partition(
     dim_symbol: pl.DataFrame,
 ) -> PartitionBuild:
     """Silver rows, quarantine rows and accounting of one partition from staged vendor frames."""
-    start_us, end_us = day_window_us(date, timezone)
     silver_parts, quarantine_parts, accounts = [], [], []
     for file, frame in staged:
         home = date_of_us(file.window_start_us, timezone) == date
@@ -147,7 +146,7 @@ def build_partition(
         mine = typed.filter(in_partition)
         account = FileAccount(file.rel_path, _file_id(file), rows_read=frame.height)
         account.rows_elsewhere = frame.height - mine.height
-        mine = _apply_rules(mine, spec, dim_symbol, start_us, end_us)
+        mine = _apply_rules(mine, spec, dim_symbol)
         good = mine.filter(pl.col(REASON).is_null())
         bad = mine.filter(pl.col(REASON).is_not_null())
         account.rows_written, account.rows_quarantined = good.height, bad.height
@@ -156,8 +155,7 @@ def build_partition(
         accounts.append(account)
         silver_parts.append(spec.conform(good))
         quarantine_parts.append(_quarantine_rows(bad, spec, file, date, exchange))
-    silver = pl.concat(silver_parts) if silver_parts else spec.empty()
-    silver = silver.sort(list(spec.sort_by), maintain_order=True)
+    silver = pl.concat(silver_parts) if silver_parts else spec.empty()  # Lake.write_partition sorts it
     quarantine = pl.concat(quarantine_parts) if quarantine_parts else QUARANTINE.empty()
     return PartitionBuild(silver=silver, quarantine=quarantine, files=accounts)
 
@@ -203,9 +201,7 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     return typed.with_columns(trading_date_expr("ts_local_us", timezone).alias("date"))
 
 
-def _apply_rules(
-    rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame, start_us: int, end_us: int
-) -> pl.DataFrame:
+def _apply_rules(rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame) -> pl.DataFrame:
     """Table value rules, then point-in-time symbol resolution for rows still valid."""
     rules = TABLE_RULES[spec.name]()
     rows = rows.with_columns(pl.coalesce(pl.col(REASON), _first_failure(rules)).alias(REASON))
