@@ -15,13 +15,13 @@ then missing_pit_symbol. See docs/quarantine.md.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from pointline.ids import file_id
-from pointline.numbers import EXACT, exact_number, integer_problem, number_problem
+from pointline.numbers import EXACT, exact_number, integer, integer_problem, number_problem
 from pointline.pit import resolve_symbol_ids
 from pointline.schemas import QUARANTINE, TableSpec
 from pointline.trading_day import date_of_us, trading_date_expr
@@ -133,7 +133,7 @@ def build_partition(
     date: dt.date,
     exchange: str,
     timezone: str,
-    staged: list[tuple[BronzeFile, pl.DataFrame]],
+    staged: Iterable[tuple[BronzeFile, pl.DataFrame]],
     dim_symbol: pl.DataFrame,
 ) -> PartitionBuild:
     """Silver rows, quarantine rows and accounting of one partition from staged vendor frames."""
@@ -143,21 +143,29 @@ def build_partition(
         typed = _coerce(frame, spec, file, exchange, timezone)
         # rows with no usable time belong to the file's home partition
         in_partition = pl.when(pl.col("_timeless")).then(pl.lit(home)).otherwise(pl.col("date") == pl.lit(date))
-        mine = typed.filter(in_partition)
+        mine = _filter_if_needed(typed, typed.select(in_partition).to_series())
+        del typed
         account = FileAccount(file.rel_path, _file_id(file), rows_read=frame.height)
         account.rows_elsewhere = frame.height - mine.height
         mine = _apply_rules(mine, spec, dim_symbol)
-        good = mine.filter(pl.col(REASON).is_null())
-        bad = mine.filter(pl.col(REASON).is_not_null())
+        is_bad = mine.get_column(REASON).is_not_null()
+        bad = mine.filter(is_bad)
+        good = _filter_if_needed(spec.conform(mine), ~is_bad)  # only Silver columns are copied
+        del mine
         account.rows_written, account.rows_quarantined = good.height, bad.height
         account.quarantined_by_reason = dict(sorted(bad.group_by(REASON).len().iter_rows())) if bad.height else {}
         account.check()
         accounts.append(account)
-        silver_parts.append(spec.conform(good))
+        silver_parts.append(good)
         quarantine_parts.append(_quarantine_rows(bad, spec, file, date, exchange))
     silver = pl.concat(silver_parts) if silver_parts else spec.empty()  # Lake.write_partition sorts it
     quarantine = pl.concat(quarantine_parts) if quarantine_parts else QUARANTINE.empty()
     return PartitionBuild(silver=silver, quarantine=quarantine, files=accounts)
+
+
+def _filter_if_needed(frame: pl.DataFrame, keep: pl.Series) -> pl.DataFrame:
+    """`frame.filter(keep)`, without copying every column when every row is kept (the usual case)."""
+    return frame if keep.sum() == frame.height else frame.filter(keep)
 
 
 def _file_id(file: BronzeFile) -> int:
@@ -172,8 +180,8 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     """
     text_cols = [c.name for c in spec.source_columns if c.name != "file_line"]
     exact_cols = [c.name for c in spec.source_columns if c.dtype == EXACT]
-    raw = frame.with_columns(pl.col(c).replace("", None) for c in text_cols)
-    ts_local = pl.col("ts_local_us").cast(pl.Int64, strict=False)
+    raw = _empty_as_null(frame, text_cols)
+    ts_local = integer("ts_local_us")
     time_reason = pl.coalesce(
         pl.when(pl.all_horizontal(pl.col(c).is_null() for c in text_cols)).then(pl.lit("blank_line")),
         pl.when(pl.col("ts_local_us").is_null()).then(pl.lit("missing_timestamp")),
@@ -190,15 +198,23 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
         pl.when(pl.col("symbol").is_null()).then(pl.lit("missing_symbol")),
         *[number_problem(c) for c in exact_cols],
     )
-    typed = raw.with_columns(
+    # Lazy, so polars computes each repeated sub-expression (the number patterns, the integer
+    # casts) once although the reason and the typed value both use it.
+    typed = raw.lazy().with_columns(
         reason.alias(REASON),
         time_reason.is_not_null().alias("_timeless"),
-        *[pl.col(c).cast(pl.Int64, strict=False) for c in _TS_COLS],
+        *[integer(c) for c in _TS_COLS],
         *[exact_number(c) for c in exact_cols],
         *[pl.col(c).alias(f"_raw_{c}") for c in (*exact_cols, *_TS_COLS)],
         pl.lit(_file_id(file), dtype=pl.Int64).alias("file_id"),
     )
-    return typed.with_columns(trading_date_expr("ts_local_us", timezone).alias("date"))
+    return typed.with_columns(trading_date_expr("ts_local_us", timezone).alias("date")).collect()
+
+
+def _empty_as_null(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """Empty text means missing; only columns that hold an empty string are rewritten."""
+    has_empty = frame.select((pl.col(c) == "").any() for c in cols).row(0)
+    return frame.with_columns(pl.col(c).replace("", None) for c, empty in zip(cols, has_empty, strict=True) if empty)
 
 
 def _apply_rules(rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame) -> pl.DataFrame:

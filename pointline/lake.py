@@ -11,18 +11,23 @@ failed run leaves the lake as it was.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
+import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction
 
 from pointline.schemas import TableSpec, get_table_spec, validate_frame
 
@@ -31,6 +36,18 @@ log = logging.getLogger(__name__)
 _LAYER_BY_KIND = {"event": "silver", "dimension": "dim", "control": "control", "gold": "gold"}
 
 PartitionValues = dict[str, "str | dt.date"]
+
+# Parquet encodings by column. Per-row-unique columns gain nothing from a dictionary (the
+# writer builds one per row group, then falls back): a plain/delta encoding is faster and
+# smaller; monotonic integers (times, line numbers) compress best as deltas.
+_NO_DICTIONARY = ColumnProperties(dictionary_enabled=False)
+_DELTA_INTEGERS = ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")
+COLUMN_ENCODINGS: dict[str, ColumnProperties] = {
+    "ts_local_us": _DELTA_INTEGERS,
+    "ts_exch_us": _DELTA_INTEGERS,
+    "file_line": _DELTA_INTEGERS,
+    "trade_id": _NO_DICTIONARY,
+}
 
 
 def _sql_literal(value: str | dt.date) -> str:
@@ -55,6 +72,97 @@ class Transaction:
     """Partitions written so far; used to undo them when the surrounding block fails."""
 
     written: list[_Written] = field(default_factory=list)
+
+
+_MAX_RUNS = 64
+
+
+def _in_order(keys: list[str]) -> pl.Expr:
+    """Per row: is it >= the previous row in lexicographic order of `keys` (null on the first row)."""
+    in_order: pl.Expr | None = None
+    for key in reversed(keys):
+        cur, prev = pl.col(key), pl.col(key).shift(1)
+        in_order = cur >= prev if in_order is None else (cur > prev) | ((cur == prev) & in_order)
+    assert in_order is not None
+    return in_order
+
+
+def sort_rows(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Exactly `df.sort(keys, maintain_order=True)`, without the sort when `df` is already in order
+    or is a few in-order runs (a partition is the concatenation of its Bronze files, each in
+    time order).
+
+    The runs are put in order of their first rows and concatenated when every run ends strictly
+    below the next one starts: then equal keys never span two runs, so the result is the stable
+    sort. Otherwise, or with null keys or many runs, it sorts.
+    """
+    if df.height < 2:
+        return df
+    if any(df.select(pl.col(keys).null_count()).row(0)):
+        return df.sort(keys, maintain_order=True)
+    breaks = df.select(_in_order(keys).not_().arg_true()).to_series().to_list()
+    if not breaks:
+        return df
+    if len(breaks) >= _MAX_RUNS:
+        return df.sort(keys, maintain_order=True)
+    bounds = [0, *breaks, df.height]
+    runs = [df.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    runs.sort(key=lambda run: run.select(keys).row(0))
+    edges = [(run.select(keys).row(0), run.select(keys).row(-1)) for run in runs]
+    if all(last < first for (_, last), (first, _) in zip(edges, edges[1:], strict=False)):
+        return pl.concat(runs)
+    return df.sort(keys, maintain_order=True)
+
+
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9._-]+$")
+_DELTA_TYPES: dict[type, str] = {
+    pl.String: "string",
+    pl.Int64: "long",
+    pl.Int32: "integer",
+    pl.Int16: "short",
+    pl.Date: "date",
+    pl.Boolean: "boolean",
+}
+
+
+def _delta_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    return _DELTA_TYPES.get(type(dtype), "?")
+
+
+def _partition_text(value: str | dt.date) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _json_value(value: object) -> str:
+    """A stats value as JSON; decimals as exact JSON numbers (never through a float)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date):
+        return json.dumps(value.isoformat())
+    return json.dumps(value)
+
+
+def _file_stats(data: pl.DataFrame) -> str:
+    """Delta `add.stats` JSON: numRecords, per-column minValues/maxValues (exact) and nullCount."""
+    cols = data.columns
+    row = data.select(
+        *[pl.col(c).min().alias(f"min{i}") for i, c in enumerate(cols)],
+        *[pl.col(c).max().alias(f"max{i}") for i, c in enumerate(cols)],
+        *[pl.col(c).null_count().alias(f"nul{i}") for i, c in enumerate(cols)],
+    ).row(0)
+    n = len(cols)
+
+    def obj(offset: int) -> str:
+        values = row[offset : offset + n]
+        return (
+            "{"
+            + ",".join(f"{json.dumps(c)}:{_json_value(v)}" for c, v in zip(cols, values, strict=True) if v is not None)
+            + "}"
+        )
+
+    return f'{{"numRecords":{data.height},"minValues":{obj(0)},"maxValues":{obj(n)},"nullCount":{obj(2 * n)}}}'
 
 
 class Lake:
@@ -114,9 +222,18 @@ class Lake:
             raise ValueError(f"{table}: partition values {sorted(values)} must name {list(spec.partition_by)}")
         validate_frame(df, spec)
         self._check_partition_values(table, df, values)
-        data = self._prepare(df, spec)
         before = self.version(table)
-        version = self._commit(table, data, spec, predicate=partition_predicate(values))
+        predicate = partition_predicate(values)
+        if self._local_plain(values):
+            if before is None:  # deltalake creates the table (schema only); our file is added below
+                self._commit(table, self._prepare(spec.empty(), spec), spec, predicate=predicate)
+            dtable = self._open(table)
+        else:
+            dtable = None
+        if dtable is not None and df.height and self._schema_matches(dtable, spec):
+            version = self._commit_file(table, dtable, self._ordered(df, spec), spec, values)
+        else:
+            version = self._commit(table, self._prepare(df, spec), spec, predicate=predicate)
         if self._txn is not None:
             self._txn.written.append(_Written(table, dict(values), before))
         return version
@@ -140,15 +257,84 @@ class Lake:
             if stray:
                 raise ValueError(f"{table}: {stray} row(s) have {col} != {val!r}; refusing to write another partition")
 
-    def _prepare(self, df: pl.DataFrame, spec: TableSpec) -> pa.Table:
+    @staticmethod
+    def _ordered(df: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
         ordered = spec.conform(df)
-        if spec.sort_by:
-            ordered = ordered.sort(list(spec.sort_by), maintain_order=True)
-        # One contiguous chunk: deltalake reorders rows across record batches.
-        return ordered.rechunk().to_arrow()
+        return sort_rows(ordered, list(spec.sort_by)) if spec.sort_by else ordered
+
+    def _prepare(self, df: pl.DataFrame, spec: TableSpec) -> pa.Table:
+        # One contiguous chunk: deltalake reorders rows across record batches (polars' own
+        # writer keeps chunked frames in order, so `_commit_file` needs no copy). String views
+        # go to deltalake as they are (the default compat level copies them to large_string).
+        return self._ordered(df, spec).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
+
+    # ---- partition files written by polars, committed by deltalake ------------------
+    def _local_plain(self, values: PartitionValues) -> bool:
+        """Polars writes the partition file only on a local lake with plain partition text;
+        object stores and unusual values go through deltalake's own writer."""
+        if self.storage_options or "://" in self.root:
+            return False
+        return all(_PLAIN_VALUE.match(_partition_text(v)) for v in values.values())
+
+    @staticmethod
+    def _schema_matches(dtable: DeltaTable, spec: TableSpec) -> bool:
+        """The stored schema is the registry's (else deltalake's writer reports the drift)."""
+        stored = [(f.name, str(getattr(f.type, "type", f.type))) for f in dtable.schema().fields]
+        return stored == [(c.name, _delta_type(c.dtype)) for c in spec.columns]
+
+    def _commit_file(
+        self, table: str, dtable: DeltaTable, ordered: pl.DataFrame, spec: TableSpec, values: PartitionValues
+    ) -> int:
+        """Overwrite one partition with a single Parquet file that polars writes.
+
+        polars' writer is multi-threaded and encodes straight from the frame: about 2x faster
+        than deltalake's and without its ~2x-the-data transient memory. deltalake commits the
+        file (add + remove of the partition's old files) atomically with the file statistics.
+        """
+        data = ordered.drop(list(values))
+        parts = "/".join(f"{k}={_partition_text(v)}" for k, v in values.items())
+        rel = f"{parts}/part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        path = Path(self.uri(table)) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data.write_parquet(path, compression="zstd", row_group_size=self.max_row_group_size, statistics=True)
+        add = AddAction(
+            rel,
+            path.stat().st_size,
+            {k: _partition_text(v) for k, v in values.items()},
+            int(time.time() * 1000),
+            True,
+            _file_stats(data),
+        )
+        filters = [(k, "=", _partition_text(v)) for k, v in values.items()]
+        try:
+            for attempt in range(self.commit_retries + 1):
+                try:
+                    dtable = dtable if attempt == 0 else DeltaTable(self.uri(table))
+                    dtable.create_write_transaction(
+                        [add],
+                        mode="overwrite",
+                        schema=dtable.schema(),
+                        partition_by=list(spec.partition_by),
+                        partition_filters=filters,
+                    )
+                    return self.version(table)  # type: ignore[return-value]
+                except CommitFailedError as exc:
+                    if attempt == self.commit_retries:
+                        raise
+                    wait = min(2.0, 0.05 * 2**attempt) * (1 + random.random())
+                    log.warning("%s: commit conflict (%s); retry %d in %.2fs", table, exc, attempt + 1, wait)
+                    time.sleep(wait)
+        except BaseException:
+            path.unlink(missing_ok=True)  # never committed: nothing refers to it
+            raise
+        raise AssertionError("unreachable")
 
     def _commit(self, table: str, data: pa.Table, spec: TableSpec, *, predicate: str | None) -> int:
-        props = WriterProperties(compression="ZSTD", max_row_group_size=self.max_row_group_size)
+        props = WriterProperties(
+            compression="ZSTD",
+            max_row_group_size=self.max_row_group_size,
+            column_properties={c: p for c, p in COLUMN_ENCODINGS.items() if c in spec.names} or None,
+        )
         for attempt in range(self.commit_retries + 1):
             exists = self.exists(table)
             try:

@@ -42,13 +42,16 @@ def number_problem(col: str) -> pl.Expr:
     )
 
 
+def integer(col: str) -> pl.Expr:
+    """Text column -> Int64; null for empty text and for anything that is not an Int64 integer."""
+    return pl.col(col).cast(pl.Int64, strict=False)
+
+
 def integer_problem(col: str) -> pl.Expr:
+    """`not_an_integer:<col>` for non-empty text that is not an integer or overflows Int64, else null."""
     text = pl.col(col)
-    return (
-        pl.when(text.is_null() | (text == "") | text.str.contains(INTEGER_PATTERN))
-        .then(pl.lit(None, dtype=pl.String))
-        .otherwise(pl.lit(f"not_an_integer:{col}"))
-    )
+    bad = text.is_not_null() & (text != "") & integer(col).is_null()
+    return pl.when(bad).then(pl.lit(f"not_an_integer:{col}")).otherwise(pl.lit(None, dtype=pl.String))
 
 
 def decode(col: str | pl.Expr) -> pl.Expr:

@@ -118,13 +118,15 @@ def test_bad_values_and_rows_outside_the_day_are_quarantined_and_counted(env):
         f"deribit,BTC-PERPETUAL,{day + 1000},noon,6,sell,60000.5,10",  # not an integer
         "",  # blank line
         f"deribit,BTC-PERPETUAL,{day + 1000},{day + 6000},7,buy,60000.5,10",  # good, after the blank line
+        f"deribit,BTC-PERPETUAL,{day + 1000},99999999999999999999,8,buy,60000.5,10",  # overflows Int64
+        f"deribit,BTC-PERPETUAL,99999999999999999999,{day + 7000},9,buy,60000.5,10",  # exchange ts overflows
     ]
     _write_gz(env.bronze / TRADES_REL, HEADER + "\n" + "\n".join(rows) + "\n")
     result = env.run()
     # 6 of 8 rows are bad: written and quarantined, then the blocking rate check fails the run
     assert not result.success and "quarantine_rate" in _failure_text(result)
     acct = {a["rel_path"]: a for a in _accounting(result)}[TRADES_REL]
-    assert acct["rows_read"] == 8 and acct["rows_written"] == 2 and acct["rows_quarantined"] == 6
+    assert acct["rows_read"] == 10 and acct["rows_written"] == 2 and acct["rows_quarantined"] == 8
     q = env.lake.read("quarantine").filter(pl.col("bronze_path") == TRADES_REL).sort("file_line")
     assert dict(zip(q["file_line"], q["reason"], strict=True)) == {
         3: "not_a_number:price",
@@ -133,6 +135,8 @@ def test_bad_values_and_rows_outside_the_day_are_quarantined_and_counted(env):
         6: "not_exact:price",
         7: "not_an_integer:ts_local_us",
         8: "blank_line",
+        10: "not_an_integer:ts_local_us",
+        11: "not_an_integer:ts_exch_us",
     }
     written = env.lake.read("trades").filter(pl.col("symbol") == "BTC-PERPETUAL")
     assert sorted(written["file_line"].to_list()) == [2, 9]  # physical lines survive the blank line

@@ -120,7 +120,9 @@ def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
         raise BronzeFileError(path, f"data type {data_type!r} feeds {target}; it cannot be read as {table!r}")
     raw = read_raw(path)
     check_header(path, raw.columns, REQUIRED_COLUMNS[table])
-    return raw.select(_projection(table, raw))
+    # One contiguous chunk (the reader returns ~130 per 2M rows): every later expression over
+    # the staged frame runs several times faster.
+    return raw.select(_projection(table, raw)).rechunk()
 
 
 def read_raw(path: Path) -> pl.DataFrame:
