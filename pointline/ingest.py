@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pointline.ids import file_id
-from pointline.numbers import EXACT, exact_number, integer, integer_problem, number_problem
+from pointline.numbers import EXACT, integer, parse_exact
 from pointline.pit import resolve_symbol_ids
 from pointline.schemas import QUARANTINE, TableSpec
 from pointline.trading_day import date_of_us, trading_date_expr
@@ -176,39 +176,49 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     """Typed columns, the first *structural* failure (time, exchange, symbol, numbers) and the trading date.
 
     `_timeless` marks rows whose time cannot place them in a partition; they are
-    quarantined by the file's home partition.
+    quarantined by the file's home partition. Exact numbers are parsed first (once per
+    distinct text, see numbers.parse_exact); the raw text is kept for quarantine.
     """
     text_cols = [c.name for c in spec.source_columns if c.name != "file_line"]
     exact_cols = [c.name for c in spec.source_columns if c.dtype == EXACT]
     raw = _empty_as_null(frame, text_cols)
-    ts_local = integer("ts_local_us")
+    parsed = {c: parse_exact(raw.get_column(c)) for c in exact_cols}
+    raw = raw.with_columns(
+        *[pl.col(c).alias(f"_raw_{c}") for c in (*exact_cols, *_TS_COLS)],
+        *[value for value, _ in parsed.values()],
+        *[problem.alias(f"_problem_{c}") for c, (_, problem) in parsed.items()],
+        *[integer(c) for c in _TS_COLS],
+    )
+    ts_local = pl.col("ts_local_us")
     time_reason = pl.coalesce(
-        pl.when(pl.all_horizontal(pl.col(c).is_null() for c in text_cols)).then(pl.lit("blank_line")),
-        pl.when(pl.col("ts_local_us").is_null()).then(pl.lit("missing_timestamp")),
-        integer_problem("ts_local_us"),
+        pl.when(
+            pl.all_horizontal(pl.col(f"_raw_{c}" if c in (*exact_cols, *_TS_COLS) else c).is_null() for c in text_cols)
+        ).then(pl.lit("blank_line")),
+        pl.when(pl.col("_raw_ts_local_us").is_null()).then(pl.lit("missing_timestamp")),
+        _integer_problem("ts_local_us"),
         pl.when((ts_local < file.window_start_us) | (ts_local >= file.window_end_us)).then(
             pl.lit("outside_file_window")
         ),
     )
     reason = pl.coalesce(
         time_reason,
-        pl.when(pl.col("ts_exch_us").is_null()).then(pl.lit("missing_timestamp:ts_exch_us")),
-        integer_problem("ts_exch_us"),
+        pl.when(pl.col("_raw_ts_exch_us").is_null()).then(pl.lit("missing_timestamp:ts_exch_us")),
+        _integer_problem("ts_exch_us"),
         pl.when(pl.col("exchange") != exchange).then(pl.lit("exchange_mismatch")),
         pl.when(pl.col("symbol").is_null()).then(pl.lit("missing_symbol")),
-        *[number_problem(c) for c in exact_cols],
+        *[pl.col(f"_problem_{c}") for c in exact_cols],
     )
-    # Lazy, so polars computes each repeated sub-expression (the number patterns, the integer
-    # casts) once although the reason and the typed value both use it.
-    typed = raw.lazy().with_columns(
+    return raw.with_columns(
         reason.alias(REASON),
         time_reason.is_not_null().alias("_timeless"),
-        *[integer(c) for c in _TS_COLS],
-        *[exact_number(c) for c in exact_cols],
-        *[pl.col(c).alias(f"_raw_{c}") for c in (*exact_cols, *_TS_COLS)],
         pl.lit(_file_id(file), dtype=pl.Int64).alias("file_id"),
-    )
-    return typed.with_columns(trading_date_expr("ts_local_us", timezone).alias("date")).collect()
+        trading_date_expr("ts_local_us", timezone).alias("date"),
+    ).drop([f"_problem_{c}" for c in exact_cols])
+
+
+def _integer_problem(col: str) -> pl.Expr:
+    """Raw text present but the Int64 cast failed (not an integer, or it overflows)."""
+    return pl.when(pl.col(f"_raw_{col}").is_not_null() & pl.col(col).is_null()).then(pl.lit(f"not_an_integer:{col}"))
 
 
 def _empty_as_null(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:

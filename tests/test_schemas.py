@@ -67,3 +67,15 @@ def test_every_spec_is_consistent():
 def test_docs_schemas_md_is_current():
     path = REPO / "docs" / "schemas.md"
     assert path.read_text() == render_markdown(), "docs/schemas.md is stale: run `make docs`"
+
+
+def test_parse_exact_per_distinct_text_equals_per_row():
+    from pointline.numbers import exact_number, number_problem, parse_exact
+
+    texts = ["1.5", "0.1234567891", "abc", None, "1e5", "-3", "2.000000001", "1.5", None, "7"] * 30
+    s = pl.Series("price", texts)
+    value, problem = parse_exact(s)
+    expected = s.to_frame().select(exact_number("price"), number_problem("price").alias("p"))
+    assert value.to_list() == expected["price"].to_list()
+    assert problem.to_list() == expected["p"].to_list()
+    assert problem.to_list()[:7] == [None, "not_exact:price", "not_a_number:price", None, "not_a_number:price", None, None]
