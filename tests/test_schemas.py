@@ -78,4 +78,12 @@ def test_parse_exact_per_distinct_text_equals_per_row():
     expected = s.to_frame().select(exact_number("price"), number_problem("price").alias("p"))
     assert value.to_list() == expected["price"].to_list()
     assert problem.to_list() == expected["p"].to_list()
-    assert problem.to_list()[:7] == [None, "not_exact:price", "not_a_number:price", None, "not_a_number:price", None, None]
+    assert problem.to_list()[:7] == [
+        None,
+        "not_exact:price",
+        "not_a_number:price",
+        None,
+        "not_a_number:price",
+        None,
+        None,
+    ]
