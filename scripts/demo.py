@@ -43,7 +43,8 @@ def main() -> None:
 
     instance = DagsterInstance.get()
     resources = defs.resources
-    _run(materialize([dim_exchange, dim_symbol], instance=instance, resources=resources))
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    _run(materialize([dim_exchange, dim_symbol], instance=instance, resources=resources, run_config=quiet))
 
     exchanges = sorted({f.exchange for f in sample.files})
     sync_exchange_partitions(instance, exchanges)
@@ -51,7 +52,11 @@ def main() -> None:
     for day in (start + dt.timedelta(days=i) for i in range(args.days)):
         for exchange in exchanges:
             key = partition_key(day, exchange)
-            _run(materialize(silver, instance=instance, resources=resources, partition_key=key, raise_on_error=False))
+            result = materialize(
+                silver, instance=instance, resources=resources, partition_key=key, raise_on_error=False, run_config=quiet
+            )
+            _run(result)
+            print(f"materialized trades, quotes for {key}")
     _summary(lake_res)
 
 
