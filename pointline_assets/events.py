@@ -134,5 +134,5 @@ def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
     }
 
 
-trades = build_event_asset("trades")
-quotes = build_event_asset("quotes")
+EVENT_TABLES = ("trades", "quotes")
+trades, quotes = (build_event_asset(table) for table in EVENT_TABLES)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetSelection,
     AssetKey,
     DefaultSensorStatus,
     RunRequest,
@@ -31,6 +32,7 @@ from dagster import (
 from pointline.config import config_dir, load_exchanges
 from pointline.pipeline import sha256_file
 from pointline.trading_day import dates_overlapping
+from pointline_assets.events import EVENT_TABLES
 from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
@@ -90,6 +92,7 @@ def _dims_pending(context: SensorEvaluationContext, cursor: Cursor) -> bool:
     name="bronze_sensor",
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
+    target=AssetSelection.assets("dim_exchange", "dim_symbol", *EVENT_TABLES),
     description="Watches the Bronze root and requests exactly the partitions that new or changed files feed.",
 )
 def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors: VendorsResource):

@@ -10,6 +10,7 @@ from dagster import build_sensor_context, materialize
 
 from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.sensors import Cursor, bronze_sensor
+from pointline_defs import defs
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.tardis.sample import write_sample_bronze
@@ -18,8 +19,13 @@ D1 = dt.date(2024, 5, 1)
 
 
 def _tick(instance, resources, cursor):
-    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    return bronze_sensor(ctx)
+    """One evaluation as the daemon does it (target and partition keys validated, not a bare call)."""
+    # The daemon evaluates ticks with the instance as partition store; the test does the same.
+    from dagster._core.definitions.partitions.context import partition_loading_context
+
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        return defs.get_sensor_def(bronze_sensor.name).evaluate_tick(ctx)
 
 
 def _setup(tmp_path):
