@@ -19,8 +19,8 @@ from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
-    AssetSelection,
     AssetKey,
+    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,

@@ -53,7 +53,12 @@ def main() -> None:
         for exchange in exchanges:
             key = partition_key(day, exchange)
             result = materialize(
-                silver, instance=instance, resources=resources, partition_key=key, raise_on_error=False, run_config=quiet
+                silver,
+                instance=instance,
+                resources=resources,
+                partition_key=key,
+                raise_on_error=False,
+                run_config=quiet,
             )
             _run(result)
             print(f"materialized trades, quotes for {key}")
