@@ -17,7 +17,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -306,28 +306,22 @@ class Lake:
             _file_stats(data),
         )
         filters = [(k, "=", _partition_text(v)) for k, v in values.items()]
+
+        def attempt(n: int) -> None:
+            current = dtable if n == 0 else DeltaTable(self.uri(table))
+            current.create_write_transaction(
+                [add],
+                mode="overwrite",
+                schema=current.schema(),
+                partition_by=list(spec.partition_by),
+                partition_filters=filters,
+            )
+
         try:
-            for attempt in range(self.commit_retries + 1):
-                try:
-                    dtable = dtable if attempt == 0 else DeltaTable(self.uri(table))
-                    dtable.create_write_transaction(
-                        [add],
-                        mode="overwrite",
-                        schema=dtable.schema(),
-                        partition_by=list(spec.partition_by),
-                        partition_filters=filters,
-                    )
-                    return self.version(table)  # type: ignore[return-value]
-                except CommitFailedError as exc:
-                    if attempt == self.commit_retries:
-                        raise
-                    wait = min(2.0, 0.05 * 2**attempt) * (1 + random.random())
-                    log.warning("%s: commit conflict (%s); retry %d in %.2fs", table, exc, attempt + 1, wait)
-                    time.sleep(wait)
+            return self._retrying(table, attempt)
         except BaseException:
             path.unlink(missing_ok=True)  # never committed: nothing refers to it
             raise
-        raise AssertionError("unreachable")
 
     def _commit(self, table: str, data: pa.Table, spec: TableSpec, *, predicate: str | None) -> int:
         props = WriterProperties(
@@ -335,7 +329,8 @@ class Lake:
             max_row_group_size=self.max_row_group_size,
             column_properties={c: p for c, p in COLUMN_ENCODINGS.items() if c in spec.names} or None,
         )
-        for attempt in range(self.commit_retries + 1):
+
+        def attempt(n: int) -> None:
             exists = self.exists(table)
             try:
                 write_deltalake(
@@ -347,17 +342,26 @@ class Lake:
                     writer_properties=props,
                     storage_options=self.storage_options,
                 )
+            except Exception as exc:
+                if not exists and "already exists" in str(exc).lower():
+                    # another writer created the table first; the retry overwrites by predicate
+                    raise CommitFailedError(str(exc)) from exc
+                raise
+
+        return self._retrying(table, attempt)
+
+    def _retrying(self, table: str, attempt: Callable[[int], None]) -> int:
+        """Run a commit attempt, retrying Delta commit conflicts with jittered backoff; the new version."""
+        for n in range(self.commit_retries + 1):
+            try:
+                attempt(n)
                 return self.version(table)  # type: ignore[return-value]
             except CommitFailedError as exc:
-                if attempt == self.commit_retries:
+                if n == self.commit_retries:
                     raise
-                wait = min(2.0, 0.05 * 2**attempt) * (1 + random.random())
-                log.warning("%s: commit conflict (%s); retry %d in %.2fs", table, exc, attempt + 1, wait)
+                wait = min(2.0, 0.05 * 2**n) * (1 + random.random())
+                log.warning("%s: commit conflict (%s); retry %d in %.2fs", table, exc, n + 1, wait)
                 time.sleep(wait)
-            except Exception as exc:
-                if not exists and "already exists" in str(exc).lower() and attempt < self.commit_retries:
-                    continue  # another writer created the table first; overwrite by predicate now
-                raise
         raise AssertionError("unreachable")
 
     # ---- all-or-nothing across tables ----------------------------------------------
