@@ -10,6 +10,7 @@ not quarantined for a symbol whose metadata landed in the same batch.
 
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -29,7 +30,7 @@ from dagster import (
     sensor,
 )
 
-from pointline.config import config_dir, load_exchanges
+from pointline.config import config_dir, load_exchanges, settings
 from pointline.pipeline import sha256_file
 from pointline.trading_day import dates_overlapping
 from pointline_assets.events import EVENT_TABLES
@@ -47,6 +48,7 @@ class Cursor:
     references: str = ""  # fingerprint of the files feeding dim_symbol
     exchanges_config: str = ""  # sha256 of config/exchanges.csv
     waiting_for: dict[str, float] = field(default_factory=dict)  # dim asset -> time requested
+    unrecognized: list[str] = field(default_factory=list)  # files no plugin could place, already reported
 
     @classmethod
     def load(cls, text: str | None) -> "Cursor":
@@ -113,6 +115,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         cursor.exchanges_config = config_hash
         cursor.waiting_for["dim_exchange"] = now
 
+    _report_unrecognized(context, cursor, [p for plugin in vendors.plugins() for p in plugin.unrecognized(bronze_root)])
     references = [p for plugin in vendors.plugins() for p in plugin.reference_files(bronze_root)]
     ref_hash = _references_fingerprint(references)
     if ref_hash != cursor.references:
@@ -139,6 +142,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path), cursor.files
     )
     changed_paths = {f.rel_path for f in changed}
+    first_day, last_day = settings().partition_start, dt.date.today() + dt.timedelta(days=1)
     by_partition: dict[str, set[str]] = defaultdict(set)
     digests: dict[str, list[str]] = defaultdict(list)
     for f, table in routed:
@@ -149,6 +153,9 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
             entries.pop(f.rel_path, None)  # re-evaluate once the exchange is added
             continue
         for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange]):
+            if not first_day <= date <= last_day:
+                context.log.warning(f"{f.rel_path}: {date} is outside the lake's partitions ({first_day}..); skipped")
+                continue
             key = str(partition_key(date, f.exchange))
             by_partition[key].add(table)
             digests[key].append(entries[f.rel_path][2])
@@ -171,6 +178,16 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         dynamic_partitions_requests=_partition_requests(missing_partitions),
         cursor=cursor.dump(),
     )
+
+
+def _report_unrecognized(context: SensorEvaluationContext, cursor: Cursor, paths: list[Path]) -> None:
+    """Warn once about files in the Bronze tree that no vendor plugin recognizes (typos, partial downloads)."""
+    names = sorted(str(p) for p in paths)
+    new = sorted(set(names) - set(cursor.unrecognized))
+    if new:
+        shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        context.log.warning(f"{len(new)} Bronze file(s) not recognized by any vendor plugin: {shown}")
+    cursor.unrecognized = names
 
 
 def _partition_requests(missing: list[str]) -> list[AddDynamicPartitionsRequest]:

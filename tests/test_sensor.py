@@ -103,3 +103,19 @@ def test_new_instrument_metadata_requests_dim_symbol_and_holds_silver(tmp_path, 
     new.write_text(snap.read_text())
     third = _tick(dagster_instance, resources, second.cursor)
     assert [[k.to_user_string() for k in r.asset_selection] for r in third.run_requests] == [["dim_symbol"]]
+
+
+def test_files_outside_the_partition_range_and_unknown_layouts_are_skipped(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    second = _tick(dagster_instance, resources, first.cursor)
+    header = b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+    old = tmp_path / "bronze/tardis/exchange=deribit/type=trades/date=2015-01-01/symbol=X/X.csv.gz"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(gzip.compress(header))
+    stray = tmp_path / "bronze/tardis/readme-from-vendor.txt"
+    stray.write_text("not data")
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert not third.run_requests  # the tick does not fail on a key the partitions cannot hold
+    assert str(stray) in Cursor.load(third.cursor).unrecognized

@@ -64,6 +64,9 @@ class VendorPlugin(Protocol):
         rounds or drops rows. Raises BronzeFileError when the file cannot be read at all.
         """
 
+    def unrecognized(self, bronze_root: Path) -> list[Path]:
+        """Files in the vendor's subtree that match no known layout (reported, never ingested)."""
+
     def reference_files(self, bronze_root: Path) -> list[Path]:
         """Files feeding dimension tables (e.g. instrument metadata snapshots), sorted."""
 
