@@ -65,6 +65,33 @@ class PartitionReport:
         return self.invalid_rows / total if total else 0.0
 
 
+@dataclass(frozen=True)
+class CheckDefinition:
+    description: str
+    blocking: bool = False  # a failure keeps downstream assets from reading the partition
+    warn_only: bool = False  # reported as a warning: the data is right, something is missing
+    tables: tuple[str, ...] | None = None  # None: every event table
+
+
+# The checks every event partition gets, in the order they are reported.
+CHECKS: dict[str, CheckDefinition] = {
+    "schema_conformance": CheckDefinition("Stored table schema equals the schema registry."),
+    "unique_lineage": CheckDefinition("No two rows share a (file_id, file_line) lineage key."),
+    "quarantine_rate": CheckDefinition(
+        "Share of rows failing data rules is under the threshold in config/lake.toml.", blocking=True
+    ),
+    "symbol_coverage": CheckDefinition(
+        "Every row resolved to a dim_symbol version (else: add instrument metadata, re-run).", warn_only=True
+    ),
+    "within_trading_day": CheckDefinition("Every row's time axis lies in the partition's exchange-local day."),
+    "no_crossed_quotes": CheckDefinition("No stored quote has bid above ask.", tables=("quotes",)),
+}
+
+
+def checks_for(table: str) -> dict[str, CheckDefinition]:
+    return {name: c for name, c in CHECKS.items() if c.tables is None or table in c.tables}
+
+
 @dataclass
 class CheckOutcome:
     passed: bool
@@ -167,22 +194,22 @@ def check_stored_partition(lake: Lake, report: PartitionReport, max_quarantine_r
     spec = get_table_spec(report.table)
     where = (pl.col("date") == report.date) & (pl.col("exchange") == report.exchange)
     axis = spec.time_axis or "ts_local_us"
+    wanted = checks_for(report.table)
     columns = ["file_id", "file_line", "symbol", axis]
-    if report.table == "quotes":
+    if "no_crossed_quotes" in wanted:
         columns += ["bid_price", "ask_price"]
     stored = lake.scan(report.table).filter(where).select(columns).collect()
     timezone = exchange_timezone(lake, report.exchange)
-    checks = {
-        "schema_conformance": _check_schema(lake, spec),
-        "unique_lineage": _check_unique_lineage(stored),
-        "quarantine_rate": _check_quarantine_rate(report, max_quarantine_rate),
-        "symbol_coverage": _check_symbol_coverage(report),
-        "within_trading_day": _check_within_day(stored, spec, report.date, timezone),
+    run = {
+        "schema_conformance": lambda: _check_schema(lake, spec),
+        "unique_lineage": lambda: _check_unique_lineage(stored),
+        "quarantine_rate": lambda: _check_quarantine_rate(report, max_quarantine_rate),
+        "symbol_coverage": lambda: _check_symbol_coverage(report),
+        "within_trading_day": lambda: _check_within_day(stored, spec, report.date, timezone),
+        "no_crossed_quotes": lambda: _check_not_crossed(stored),
     }
-    if report.table == "quotes":
-        checks["no_crossed_quotes"] = _check_not_crossed(stored)
-    report.checks = checks
-    return checks
+    report.checks = {name: run[name]() for name in wanted}
+    return report.checks
 
 
 def _check_schema(lake: Lake, spec: TableSpec) -> CheckOutcome:

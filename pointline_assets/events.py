@@ -23,7 +23,14 @@ from dagster import (
 )
 
 from pointline.config import settings
-from pointline.pipeline import PartitionInputError, PartitionReport, check_stored_partition, ingest_partition
+from pointline.pipeline import (
+    CHECKS,
+    PartitionInputError,
+    PartitionReport,
+    check_stored_partition,
+    checks_for,
+    ingest_partition,
+)
 from pointline.schemas import get_table_spec
 from pointline_assets.bronze import vendors_feeding
 from pointline_assets.dimensions import dim_exchange, dim_symbol
@@ -35,19 +42,6 @@ from vendors.base import BronzeFileError
 
 # Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
 EVENT_CODE_VERSION = "events-1"
-
-_CHECKS = {
-    "schema_conformance": ("Stored table schema equals the schema registry.", False),
-    "unique_lineage": ("No two rows share a (file_id, file_line) lineage key.", False),
-    "quarantine_rate": ("Share of rows failing data rules is under the threshold in config/lake.toml.", True),
-    "symbol_coverage": ("Every row resolved to a dim_symbol version (warning: add metadata, re-run).", False),
-    "within_trading_day": ("Every row's time axis lies in the partition's exchange-local day.", False),
-    "no_crossed_quotes": ("No stored quote has bid above ask.", False),
-}
-
-
-def _check_names(table: str) -> list[str]:
-    return [n for n in _CHECKS if n != "no_crossed_quotes" or table == "quotes"]
 
 
 def build_event_asset(table: str) -> AssetsDefinition:
@@ -68,8 +62,8 @@ def build_event_asset(table: str) -> AssetsDefinition:
         },
         kinds={"delta", "polars"},
         check_specs=[
-            AssetCheckSpec(name, asset=table, description=_CHECKS[name][0], blocking=_CHECKS[name][1])
-            for name in _check_names(table)
+            AssetCheckSpec(name, asset=table, description=check.description, blocking=check.blocking)
+            for name, check in checks_for(table).items()
         ],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
     )
@@ -100,7 +94,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
                 AssetCheckResult(
                     check_name=name,
                     passed=outcome.passed,
-                    severity=AssetCheckSeverity.WARN if name == "symbol_coverage" else AssetCheckSeverity.ERROR,
+                    severity=AssetCheckSeverity.WARN if CHECKS[name].warn_only else AssetCheckSeverity.ERROR,
                     description=outcome.description,
                     metadata=outcome.metadata,
                 )
