@@ -28,6 +28,7 @@ from pointline.trading_day import date_of_us, trading_date_expr
 from vendors.base import BronzeFile
 
 REASON = "_reason"
+_US_PER_DAY = 86_400_000_000
 _TS_COLS = ("ts_local_us", "ts_exch_us")
 
 
@@ -105,6 +106,7 @@ TABLE_RULES: dict[str, Callable[[], list[tuple[pl.Expr, str]]]] = {
 REASON_TEXT = {
     "blank_line": "the line is empty",
     "missing_timestamp": "local_timestamp (arrival time, the time axis) is empty",
+    "missing_exchange_timestamp": "the exchange timestamp is empty",
     "not_an_integer": "timestamp is not an integer number of microseconds",
     "outside_file_window": "arrival time lies outside the window the vendor cut this file by",
     "exchange_mismatch": "the row's exchange differs from the file's exchange",
@@ -190,6 +192,7 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
         *[integer(c) for c in _TS_COLS],
     )
     ts_local = pl.col("ts_local_us")
+    raw = raw.with_columns(ts_local.clip(file.window_start_us - _US_PER_DAY, file.window_end_us).alias("_ts_axis"))
     time_reason = pl.coalesce(
         pl.when(
             pl.all_horizontal(pl.col(f"_raw_{c}" if c in (*exact_cols, *_TS_COLS) else c).is_null() for c in text_cols)
@@ -202,9 +205,9 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     )
     reason = pl.coalesce(
         time_reason,
-        pl.when(pl.col("_raw_ts_exch_us").is_null()).then(pl.lit("missing_timestamp:ts_exch_us")),
+        pl.when(pl.col("_raw_ts_exch_us").is_null()).then(pl.lit("missing_exchange_timestamp")),
         _integer_problem("ts_exch_us"),
-        pl.when(pl.col("exchange") != exchange).then(pl.lit("exchange_mismatch")),
+        pl.when(pl.col("exchange").ne_missing(exchange)).then(pl.lit("exchange_mismatch")),
         pl.when(pl.col("symbol").is_null()).then(pl.lit("missing_symbol")),
         *[pl.col(f"_problem_{c}") for c in exact_cols],
     )
@@ -212,8 +215,10 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
         reason.alias(REASON),
         time_reason.is_not_null().alias("_timeless"),
         pl.lit(_file_id(file), dtype=pl.Int64).alias("file_id"),
-        trading_date_expr("ts_local_us", timezone).alias("date"),
-    ).drop([f"_problem_{c}" for c in exact_cols])
+        # rows outside the file window are quarantined by their home partition whatever their date;
+        # clipping keeps absurd timestamps away from the timezone conversion (it panics past ~2232)
+        trading_date_expr("_ts_axis", timezone).alias("date"),
+    ).drop([f"_problem_{c}" for c in exact_cols] + ["_ts_axis"])
 
 
 def _integer_problem(col: str) -> pl.Expr:

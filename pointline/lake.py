@@ -223,6 +223,8 @@ class Lake:
         validate_frame(df, spec)
         self._check_partition_values(table, df, values)
         before = self.version(table)
+        if self._txn is not None:  # registered before committing: an interrupt after the commit is undone too
+            self._txn.written.append(_Written(table, dict(values), before))
         predicate = partition_predicate(values)
         if self._local_plain(values):
             if before is None:  # deltalake creates the table (schema only); our file is added below
@@ -234,8 +236,6 @@ class Lake:
             version = self._commit_file(table, dtable, self._ordered(df, spec), spec, values)
         else:
             version = self._commit(table, self._prepare(df, spec), spec, predicate=predicate)
-        if self._txn is not None:
-            self._txn.written.append(_Written(table, dict(values), before))
         return version
 
     def replace_table(self, table: str, df: pl.DataFrame) -> int:
@@ -245,10 +245,9 @@ class Lake:
             raise ValueError(f"{table} is partitioned; use write_partition")
         validate_frame(df, spec)
         before = self.version(table)
-        version = self._commit(table, self._prepare(df, spec), spec, predicate=None)
         if self._txn is not None:
             self._txn.written.append(_Written(table, None, before))
-        return version
+        return self._commit(table, self._prepare(df, spec), spec, predicate=None)
 
     @staticmethod
     def _check_partition_values(table: str, df: pl.DataFrame, values: PartitionValues) -> None:
@@ -307,7 +306,10 @@ class Lake:
         )
         filters = [(k, "=", _partition_text(v)) for k, v in values.items()]
 
+        committed = False
+
         def attempt(n: int) -> None:
+            nonlocal committed
             current = dtable if n == 0 else DeltaTable(self.uri(table))
             current.create_write_transaction(
                 [add],
@@ -316,11 +318,13 @@ class Lake:
                 partition_by=list(spec.partition_by),
                 partition_filters=filters,
             )
+            committed = True
 
         try:
             return self._retrying(table, attempt)
         except BaseException:
-            path.unlink(missing_ok=True)  # never committed: nothing refers to it
+            if not committed:  # once the log refers to the file it must stay
+                path.unlink(missing_ok=True)
             raise
 
     def _commit(self, table: str, data: pa.Table, spec: TableSpec, *, predicate: str | None) -> int:
@@ -380,14 +384,17 @@ class Lake:
         self._txn = txn = Transaction()
         try:
             yield txn
-        except BaseException:
+        except BaseException as exc:
             self._txn = None
-            self._undo(txn)
+            for failure in self._undo(txn):
+                exc.add_note(f"rollback failed, the lake may hold a partial write: {failure}")
             raise
         finally:
             self._txn = None
 
-    def _undo(self, txn: Transaction) -> None:
+    def _undo(self, txn: Transaction) -> list[str]:
+        """Restore every written partition; returns what could not be restored (empty when all was)."""
+        failures: list[str] = []
         for item in reversed(txn.written):
             spec = get_table_spec(item.table)
             try:
@@ -402,5 +409,7 @@ class Lake:
                 predicate = partition_predicate(item.partition) if item.partition else None
                 self._commit(item.table, data, spec, predicate=predicate)
                 log.warning("rolled back %s %s to version %s", item.table, item.partition, item.version_before)
-            except Exception:  # keep undoing the rest; the original error is re-raised by the caller
+            except Exception as undo_error:  # keep undoing the rest; the caller re-raises the original error
                 log.exception("could not roll back %s %s", item.table, item.partition)
+                failures.append(f"{item.table} {item.partition}: {undo_error!r}")
+        return failures

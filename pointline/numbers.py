@@ -47,13 +47,6 @@ def integer(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Int64, strict=False)
 
 
-def integer_problem(col: str) -> pl.Expr:
-    """`not_an_integer:<col>` for non-empty text that is not an integer or overflows Int64, else null."""
-    text = pl.col(col)
-    bad = text.is_not_null() & (text != "") & integer(col).is_null()
-    return pl.when(bad).then(pl.lit(f"not_an_integer:{col}")).otherwise(pl.lit(None, dtype=pl.String))
-
-
 def decode(col: str | pl.Expr) -> pl.Expr:
     """Decimal -> Float64, for researchers who ask for decoded output. Never used inside the lake."""
     expr = pl.col(col) if isinstance(col, str) else col

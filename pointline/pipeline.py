@@ -133,6 +133,19 @@ def candidate_files(
     return sorted(out, key=lambda pf: pf[1].rel_path)
 
 
+def _refuse_duplicate_files(files: list[tuple[VendorPlugin, BronzeFile]]) -> None:
+    """The same dataset delivered twice (e.g. a Hive-layout copy and an SDK-named copy) would double rows."""
+    seen: dict[tuple, str] = {}
+    for plugin, f in files:
+        key = (plugin.name, f.data_type, f.exchange, f.date, f.symbol)
+        if key in seen:
+            raise PartitionInputError(
+                f"{f.rel_path} and {seen[key]} are the same dataset ({f.data_type} {f.exchange} {f.date} {f.symbol}); "
+                "keep one of them in Bronze"
+            )
+        seen[key] = f.rel_path
+
+
 def compute_data_version(code_version: str, table: str, files: list[FileFingerprint], dims: list[pl.DataFrame]) -> str:
     """Changes exactly when the Bronze inputs, the relevant dimension rows or the code version change."""
     digest = hashlib.sha256(f"{code_version}|{table}".encode())
@@ -156,8 +169,11 @@ def ingest_partition(
     """Build and write one partition of `table` and its quarantine; all or nothing."""
     spec = get_table_spec(table)
     timezone = exchange_timezone(lake, exchange)
+    if not lake.exists("dim_symbol"):
+        raise PartitionInputError("dim_symbol is not materialized yet; materialize the dim_symbol asset first")
     dim_symbol = lake.read("dim_symbol", pl.col("exchange") == exchange)
     files = candidate_files(sources, bronze_root, date, exchange, timezone)
+    _refuse_duplicate_files(files)
     values = {"date": date, "exchange": exchange}
     if not files and _partition_has_rows(lake, table, values):
         raise PartitionInputError(

@@ -34,12 +34,13 @@ from pointline.config import config_dir, load_exchanges, settings
 from pointline.pipeline import sha256_file
 from pointline.trading_day import dates_overlapping
 from pointline_assets.events import EVENT_TABLES
-from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, partition_key
+from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.base import BronzeFile
 
 DIM_WAIT_SECONDS = 600  # stop holding Silver requests back if a dimension run never lands
+HASH_BUDGET_BYTES = 8 << 30  # sha256 at ~1 GB/s: a tick stays far below Dagster's 60 s sensor timeout
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Cursor:
     references: str = ""  # fingerprint of the files feeding dim_symbol
     exchanges_config: str = ""  # sha256 of config/exchanges.csv
     waiting_for: dict[str, float] = field(default_factory=dict)  # dim asset -> time requested
+    tick: int = 0  # evaluations so far: part of every run key, so a state seen before is requested again
     unrecognized: list[str] = field(default_factory=list)  # files no plugin could place, already reported
 
     @classmethod
@@ -58,18 +60,25 @@ class Cursor:
         return json.dumps(vars(self), sort_keys=True, separators=(",", ":"))
 
 
-def _changed(files: list[BronzeFile], seen: dict[str, list]) -> tuple[list[BronzeFile], dict[str, list]]:
-    """Files that are new or whose content changed, plus their fresh cursor entries."""
-    changed, entries = [], {}
+def _changed(
+    files: list[BronzeFile], seen: dict[str, list], budget_bytes: int
+) -> tuple[list[BronzeFile], dict[str, list], bool]:
+    """Files that are new or whose content changed, their fresh cursor entries, and whether the
+    hashing budget ran out (the rest are looked at next tick, so a tick stays well inside the
+    sensor's time limit even when a large archive lands at once)."""
+    changed, entries, hashed = [], {}, 0
     for f in files:
         old = seen.get(f.rel_path)
         if old and old[0] == f.size and old[1] == f.mtime_ns:
             continue
+        if hashed and hashed + f.size > budget_bytes:
+            return changed, entries, True
+        hashed += f.size
         digest = sha256_file(f.path)
         entries[f.rel_path] = [f.size, f.mtime_ns, digest]
         if not old or old[2] != digest:
             changed.append(f)
-    return changed, entries
+    return changed, entries, False
 
 
 def _references_fingerprint(paths: list[Path]) -> str:
@@ -99,6 +108,7 @@ def _dims_pending(context: SensorEvaluationContext, cursor: Cursor) -> bool:
 )
 def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors: VendorsResource):
     cursor = Cursor.load(context.cursor)
+    cursor.tick += 1
     bronze_root = lake.resolved_bronze_root()
     exchanges = load_exchanges()
     timezones = dict(exchanges.select("exchange", "timezone").iter_rows())
@@ -110,7 +120,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     config_hash = sha256_file(config_dir() / "exchanges.csv")
     if config_hash != cursor.exchanges_config:
         run_requests.append(
-            RunRequest(run_key=f"dim_exchange:{config_hash}", asset_selection=[AssetKey("dim_exchange")])
+            RunRequest(run_key=f"dim_exchange:{config_hash}:{cursor.tick}", asset_selection=[AssetKey("dim_exchange")])
         )
         cursor.exchanges_config = config_hash
         cursor.waiting_for["dim_exchange"] = now
@@ -119,7 +129,9 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     references = [p for plugin in vendors.plugins() for p in plugin.reference_files(bronze_root)]
     ref_hash = _references_fingerprint(references)
     if ref_hash != cursor.references:
-        run_requests.append(RunRequest(run_key=f"dim_symbol:{ref_hash}", asset_selection=[AssetKey("dim_symbol")]))
+        run_requests.append(
+            RunRequest(run_key=f"dim_symbol:{ref_hash}:{cursor.tick}", asset_selection=[AssetKey("dim_symbol")])
+        )
         cursor.references = ref_hash
         cursor.waiting_for["dim_symbol"] = now
 
@@ -138,11 +150,13 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         for dtype, table in plugin.routes().items()
         if f.data_type == dtype
     ]
-    changed, entries = _changed(
-        sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path), cursor.files
-    )
+    unique_files = sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path)
+    changed, entries, more = _changed(unique_files, cursor.files, HASH_BUDGET_BYTES)
+    if more:
+        context.log.info("hashing budget reached: the remaining new Bronze files are looked at next tick")
     changed_paths = {f.rel_path for f in changed}
-    first_day, last_day = settings().partition_start, dt.date.today() + dt.timedelta(days=1)
+    first_day = settings().partition_start
+    last_day = dt.date.fromisoformat(daily_partitions.get_last_partition_key())  # today, UTC
     by_partition: dict[str, set[str]] = defaultdict(set)
     digests: dict[str, list[str]] = defaultdict(list)
     for f, table in routed:
@@ -153,8 +167,11 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
             entries.pop(f.rel_path, None)  # re-evaluate once the exchange is added
             continue
         for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange]):
-            if not first_day <= date <= last_day:
-                context.log.warning(f"{f.rel_path}: {date} is outside the lake's partitions ({first_day}..); skipped")
+            if date > last_day:  # its day has no partition yet: look again on a later tick
+                entries.pop(f.rel_path, None)
+                continue
+            if date < first_day:
+                context.log.warning(f"{f.rel_path}: {date} is before the lake's first partition {first_day}; skipped")
                 continue
             key = str(partition_key(date, f.exchange))
             by_partition[key].add(table)
@@ -162,7 +179,9 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     cursor.files.update(entries)
 
     for key in sorted(by_partition):
-        run_key = hashlib.sha256(f"{key}|{sorted(digests[key])}|{sorted(by_partition[key])}".encode()).hexdigest()
+        run_key = hashlib.sha256(
+            f"{cursor.tick}|{key}|{sorted(digests[key])}|{sorted(by_partition[key])}".encode()
+        ).hexdigest()
         run_requests.append(
             RunRequest(
                 run_key=run_key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vendors.base import BronzeFile, VendorPlugin
+from vendors.base import VendorPlugin
 from vendors.registry import available_vendors, load_vendor
 
 
@@ -28,18 +28,6 @@ class VendorsResource(ConfigurableResource):
     def plugins(self) -> list[VendorPlugin]:
         return list(self._plugins)
 
-    def plugin(self, name: str) -> VendorPlugin:
-        for p in self._plugins:
-            if p.name == name:
-                return p
-        raise KeyError(f"vendor {name!r} is not enabled")
-
     def sources_for(self, table: str) -> list[tuple[VendorPlugin, str]]:
         """(plugin, data_type) pairs whose data feeds `table`, from each vendor's declared routes."""
         return [(p, dtype) for p in self._plugins for dtype, target in p.routes().items() if target == table]
-
-    def files_for(self, bronze_root, table: str, exchange: str) -> list[BronzeFile]:
-        out: list[BronzeFile] = []
-        for plugin, data_type in self.sources_for(table):
-            out += [f for f in plugin.discover(bronze_root) if f.data_type == data_type and f.exchange == exchange]
-        return out

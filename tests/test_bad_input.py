@@ -184,3 +184,34 @@ def test_data_version_changes_exactly_when_inputs_or_code_change(env):
     assert compute_data_version("events-1", "trades", files, [pl.DataFrame({"x": [2]})]) != compute_data_version(
         "events-1", "trades", files, dims
     )
+
+
+def test_a_stray_quote_does_not_swallow_the_following_lines(env):
+    day = 1_714_521_600_000_000
+    rows = [f'deribit,BTC-PERPETUAL,{day + 1000},{day + 2000},"x,buy,60000.5,10']
+    rows += [f"deribit,BTC-PERPETUAL,{day + 1000},{day + 3000 + i},{i},buy,60000.5,10" for i in range(3)]
+    _write_gz(env.bronze / TRADES_REL, HEADER + "\n" + "\n".join(rows) + "\n")
+    result = env.run()
+    acct = {a["rel_path"]: a for a in _accounting(result)}[TRADES_REL]
+    assert acct["rows_read"] == 4 and acct["rows_written"] == 4
+    lines = env.lake.read("trades").filter(pl.col("symbol") == "BTC-PERPETUAL")["file_line"].sort().to_list()
+    assert lines == [2, 3, 4, 5]
+
+
+def test_the_same_dataset_twice_in_bronze_is_refused(env):
+    sdk_name = env.bronze / "tardis" / "deribit_trades_2024-05-01_BTC-PERPETUAL.csv.gz"
+    sdk_name.write_bytes((env.bronze / TRADES_REL).read_bytes())
+    result = env.run()
+    assert not result.success
+    assert "same dataset" in _failure_text(result) and "deribit_trades_2024-05-01_BTC-PERPETUAL" in _failure_text(
+        result
+    )
+
+
+def test_missing_dim_symbol_is_an_error_not_a_quarantine(env):
+    import shutil
+
+    shutil.rmtree(env.lake.uri("dim_symbol"))
+    result = env.run()
+    assert not result.success and "dim_symbol is not materialized" in _failure_text(result)
+    assert env.lake.read("quarantine").is_empty()

@@ -222,3 +222,23 @@ def test_sort_rows_equals_a_stable_sort(seed):
         runs.append(pl.DataFrame({"a": [sym] * n, "b": sorted(r.randint(start, start + 20) for _ in range(n))}))
     df = pl.concat(runs).with_row_index("i")
     assert sort_rows(df, ["a", "b"]).equals(df.sort(["a", "b"], maintain_order=True))
+
+
+def test_interrupt_after_a_commit_is_rolled_back_and_the_table_stays_readable(tmp_path, monkeypatch):
+    lake = Lake(tmp_path)
+    before = trades_frame(D1, "binance", 3)
+    lake.write_partition("trades", before, {"date": D1, "exchange": "binance"})
+    real_version = Lake.version
+    calls = {"n": 0}
+
+    def version_then_interrupt(self, table):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the version read right after our commit
+            raise KeyboardInterrupt
+        return real_version(self, table)
+
+    monkeypatch.setattr(Lake, "version", version_then_interrupt)
+    with pytest.raises(KeyboardInterrupt), lake.transaction():
+        lake.write_partition("trades", trades_frame(D1, "binance", 7, offset=10), {"date": D1, "exchange": "binance"})
+    monkeypatch.setattr(Lake, "version", real_version)
+    assert lake.read("trades").equals(before.sort(list(TRADES.sort_by)))

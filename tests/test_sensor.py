@@ -119,3 +119,51 @@ def test_files_outside_the_partition_range_and_unknown_layouts_are_skipped(tmp_p
     third = _tick(dagster_instance, resources, second.cursor)
     assert not third.run_requests  # the tick does not fail on a key the partitions cannot hold
     assert str(stray) in Cursor.load(third.cursor).unrecognized
+
+
+def test_a_file_whose_local_day_has_no_partition_yet_does_not_break_the_tick(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    first = _tick(dagster_instance, resources, None)
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    second = _tick(dagster_instance, resources, first.cursor)
+    today = dt.datetime.now(dt.UTC).date().isoformat()  # a UTC-cut file of today touches tomorrow in Shanghai
+    late = tmp_path / f"bronze/tardis/exchange=sse/type=trades/date={today}/symbol=600000/600000.csv.gz"
+    late.parent.mkdir(parents=True)
+    late.write_bytes(gzip.compress(b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"))
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert [r.partition_key for r in third.run_requests] == [f"{today}|sse"]
+    # the file stays unrecorded, so tomorrow's partition is requested once it exists
+    assert late.relative_to(tmp_path / "bronze").as_posix() not in Cursor.load(third.cursor).files
+
+
+def test_content_that_returns_to_an_earlier_state_is_requested_again(tmp_path, dagster_instance):
+    resources = _setup(tmp_path)
+    cursor = _tick(dagster_instance, resources, None).cursor
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    cursor = _tick(dagster_instance, resources, cursor).cursor
+    path = next((tmp_path / "bronze").rglob("type=trades/date=2024-05-01/symbol=BTC-PERPETUAL/*.csv.gz"))
+    original = path.read_bytes()
+    edited = gzip.compress(b"\n".join(gzip.decompress(original).splitlines()[:-1]) + b"\n", mtime=0)
+    keys = []
+    for content in (edited, original, edited):
+        path.write_bytes(content)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000 * (len(keys) + 1)))
+        result = _tick(dagster_instance, resources, cursor)
+        cursor = result.cursor
+        assert len(result.run_requests) == 1
+        keys.append(result.run_requests[0].run_key)
+    assert len(set(keys)) == 3
+
+
+def test_hashing_budget_spreads_a_large_landing_over_ticks(tmp_path):
+    from pointline_assets.sensors import _changed
+    from vendors.tardis import TardisPlugin
+
+    write_sample_bronze(tmp_path / "bronze", start=D1, days=1, rows_per_file=100)
+    files = [f for f in TardisPlugin().discover(tmp_path / "bronze")]
+    budget = sum(f.size for f in files[:3])
+    changed, entries, more = _changed(files, {}, budget)
+    assert more and len(changed) == 3 and len(entries) == 3
+    changed2, entries2, more2 = _changed(files, entries, 1 << 40)
+    assert not more2 and {f.rel_path for f in changed2} == {f.rel_path for f in files[3:]}

@@ -68,10 +68,13 @@ def test_trades_mapping_keeps_text_verbatim(tmp_path: Path) -> None:
     ]
 
 
-def test_quoted_empty_id_and_timestamp_are_missing(tmp_path: Path) -> None:
-    text = f'{TRADES_HEADER}\nbitmex,XBTUSD,"","5","",sell,1,2\n'
+def test_quotes_are_literal_text_not_csv_quoting(tmp_path: Path) -> None:
+    """Tardis never quotes; a stray quote stays in the value (the core quarantines it) instead of
+    swallowing the lines up to the next quote."""
+    text = f'{TRADES_HEADER}\nbitmex,XBTUSD,"","5","x,sell,1,2\nbitmex,XBTUSD,6,6,b,buy,1,2\n'
     df = read(write(tmp_path, "bitmex_trades_2024-05-01_XBTUSD.csv", text), "trades")
-    assert df.select("ts_exch_us", "trade_id").row(0) == ("5", None)
+    assert df.height == 2 and df["file_line"].to_list() == [2, 3]
+    assert df.select("ts_exch_us", "trade_id").row(0) == ('""', '"x')
 
 
 def test_quotes_mapping_and_empty_side(tmp_path: Path) -> None:

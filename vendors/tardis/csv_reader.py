@@ -136,7 +136,8 @@ def read_raw(path: Path) -> pl.DataFrame:
             path, "empty file (0 bytes); expected a CSV header such as 'exchange,symbol,timestamp,local_timestamp,...'"
         )
     try:
-        return pl.read_csv(path, infer_schema=False, glob=False)
+        # Tardis never quotes fields: a stray `"` must not swallow the lines that follow it.
+        return pl.read_csv(path, infer_schema=False, glob=False, quote_char=None)
     except pl.exceptions.NoDataError as exc:
         raise BronzeFileError(path, "no CSV header: the file decompresses to nothing") from exc
     except (OSError, pl.exceptions.ComputeError) as exc:

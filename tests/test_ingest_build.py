@@ -1,0 +1,114 @@
+"""build_partition on hand-made staged frames: trading dates in non-UTC zones, accounting, edge rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from pointline.ingest import build_partition
+from pointline.scd2 import rebuild_from_history
+from pointline.schemas import TRADES
+from pointline.trading_day import day_window_us
+from vendors.base import INSTRUMENT_COLUMNS, BronzeFile
+
+D = dt.date(2024, 9, 30)
+DAY_US = 86_400_000_000
+
+
+def _dim(exchange: str, symbol: str) -> pl.DataFrame:
+    versions = pl.DataFrame(
+        [
+            {
+                "exchange": exchange,
+                "exchange_symbol": symbol,
+                "valid_from_us": 0,
+                "valid_until_us": None,
+                "instrument_type": "spot",
+                "base_asset": "X",
+                "quote_asset": "CNY",
+                "price_increment": "0.01",
+                "amount_increment": "100",
+                "contract_multiplier": "1",
+                "expiry_us": None,
+                "source": "test",
+            }
+        ],
+        schema=INSTRUMENT_COLUMNS,
+    )
+    return rebuild_from_history(versions)
+
+
+def _file(exchange: str, start_us: int) -> BronzeFile:
+    from pathlib import Path
+
+    return BronzeFile(
+        vendor="test",
+        data_type="trades",
+        path=Path("/dev/null"),
+        rel_path=f"test/{exchange}/trades.csv",
+        exchange=exchange,
+        date=D,
+        symbol="000001",
+        size=0,
+        mtime_ns=0,
+        window_start_us=start_us,
+        window_end_us=start_us + DAY_US,
+    )
+
+
+def _staged(exchange: str, local_ts: list[str], exchanges: list[str | None] | None = None) -> pl.DataFrame:
+    n = len(local_ts)
+    return pl.DataFrame(
+        {
+            "exchange": exchanges or [exchange] * n,
+            "symbol": ["000001"] * n,
+            "ts_local_us": local_ts,
+            "ts_exch_us": local_ts,
+            "trade_id": [str(i) for i in range(n)],
+            "side": ["buy"] * n,
+            "price": ["10.5"] * n,
+            "qty": ["100"] * n,
+            "file_line": list(range(2, n + 2)),
+        },
+        schema={**{c.name: pl.String for c in TRADES.source_columns}, "file_line": pl.Int64},
+    )
+
+
+def test_utc_cut_file_feeds_two_shanghai_days_and_every_row_is_counted_once():
+    exchange, tz = "sse", "Asia/Shanghai"
+    start = day_window_us(D, "UTC")[0]  # file cut by UTC day D: 08:00 on D .. 08:00 on D+1 in Shanghai
+    hours = [1, 7, 15, 16, 17, 23]  # UTC hours: 16:00 UTC and later is already D+1 in Shanghai
+    staged = _staged(exchange, [str(start + h * 3_600_000_000) for h in hours] + ["9223372036854775807", ""])
+    file, dim = _file(exchange, start), _dim(exchange, "000001")
+    builds = {
+        day: build_partition(TRADES, date=day, exchange=exchange, timezone=tz, staged=[(file, staged)], dim_symbol=dim)
+        for day in (D, D + dt.timedelta(days=1))
+    }
+    today, tomorrow = builds[D], builds[D + dt.timedelta(days=1)]
+    assert today.silver.height == 3 and tomorrow.silver.height == 3
+    assert set(today.silver["date"]) == {D} and set(tomorrow.silver["date"]) == {D + dt.timedelta(days=1)}
+    # the absurd timestamp and the empty one are quarantined once, by the file's home partition (D)
+    assert dict(zip(today.quarantine["file_line"], today.quarantine["reason"], strict=True)) == {
+        8: "outside_file_window",
+        9: "missing_timestamp",
+    }
+    assert tomorrow.quarantine.is_empty()
+    total = sum(b.silver.height + b.quarantine.height for b in builds.values())
+    assert total == staged.height
+    assert today.files[0].rows_elsewhere == 3 and tomorrow.files[0].rows_elsewhere == 5
+
+
+def test_empty_exchange_cell_is_an_exchange_mismatch():
+    start = day_window_us(D, "UTC")[0]
+    staged = _staged("binance", [str(start + 1), str(start + 2)], exchanges=["binance", None])
+    build = build_partition(
+        TRADES,
+        date=D,
+        exchange="binance",
+        timezone="UTC",
+        staged=[(_file("binance", start), staged)],
+        dim_symbol=_dim("binance", "000001"),
+    )
+    assert build.silver.height == 1
+    assert build.quarantine["reason"].to_list() == ["exchange_mismatch"]
