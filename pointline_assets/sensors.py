@@ -5,7 +5,8 @@ cursor (size, mtime, then sha256 only for files whose stats moved). It keeps the
 partitions in sync with config/exchanges.csv, requests dim_exchange / dim_symbol when their
 sources change, and requests exactly the Silver partitions that changed files feed. Event
 partitions wait while a dimension run it requested has not materialized yet, so rows are
-not quarantined for a symbol whose metadata landed in the same batch.
+not quarantined for a symbol whose metadata landed in the same batch; and when new instrument
+metadata lands, partitions holding rows quarantined for a symbol it now knows are re-ingested.
 """
 
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
@@ -18,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetKey,
@@ -31,7 +33,8 @@ from dagster import (
 )
 
 from pointline.config import config_dir, load_exchanges, settings
-from pointline.pipeline import sha256_file
+from pointline.lake import Lake
+from pointline.pipeline import MISSING_SYMBOL, sha256_file
 from pointline.trading_day import dates_overlapping
 from pointline_assets.events import EVENT_TABLES
 from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, partition_key
@@ -89,14 +92,34 @@ def _references_fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _dims_pending(context: SensorEvaluationContext, cursor: Cursor) -> bool:
-    """True while a requested dimension run has not materialized (or timed out)."""
+def _dims_landed(context: SensorEvaluationContext, cursor: Cursor) -> set[str]:
+    """Requested dimension runs that have now materialized; those still pending stay in the cursor
+    (a request older than DIM_WAIT_SECONDS is given up so Silver is never held back for good)."""
+    landed = set()
     for asset_name, requested_at in list(cursor.waiting_for.items()):
         event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
-        landed = event is not None and event.timestamp >= requested_at
-        if landed or time.time() - requested_at > DIM_WAIT_SECONDS:
+        if event is not None and event.timestamp >= requested_at:
+            landed.add(asset_name)
             del cursor.waiting_for[asset_name]
-    return bool(cursor.waiting_for)
+        elif time.time() - requested_at > DIM_WAIT_SECONDS:
+            del cursor.waiting_for[asset_name]
+    return landed
+
+
+def _partitions_to_heal(lake: Lake) -> dict[str, set[str]]:
+    """Partitions holding rows quarantined for a symbol that dim_symbol now knows: re-ingesting
+    them moves those rows into Silver once late instrument metadata arrives."""
+    missing = lake.read("quarantine", pl.col("reason") == MISSING_SYMBOL).select(
+        "table_name", "date", "exchange", "symbol"
+    )
+    if missing.is_empty():
+        return {}
+    known = lake.read("dim_symbol").select("exchange", pl.col("exchange_symbol").alias("symbol")).unique()
+    healable = missing.join(known, on=["exchange", "symbol"]).select("table_name", "date", "exchange").unique()
+    out: dict[str, set[str]] = defaultdict(set)
+    for table, date, exchange in healable.iter_rows():
+        out[str(partition_key(date, exchange))].add(table)
+    return out
 
 
 @sensor(
@@ -135,7 +158,8 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         cursor.references = ref_hash
         cursor.waiting_for["dim_symbol"] = now
 
-    if _dims_pending(context, cursor):
+    landed = _dims_landed(context, cursor)
+    if cursor.waiting_for:
         context.log.info(f"waiting for {sorted(cursor.waiting_for)} before requesting Silver partitions")
         return SensorResult(
             run_requests=run_requests,
@@ -159,6 +183,10 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     last_day = dt.date.fromisoformat(daily_partitions.get_last_partition_key())  # today, UTC
     by_partition: dict[str, set[str]] = defaultdict(set)
     digests: dict[str, list[str]] = defaultdict(list)
+    if "dim_symbol" in landed:
+        for key, tables in _partitions_to_heal(lake.lake()).items():
+            by_partition[key] |= tables
+            digests[key].append("heal")
     for f, table in routed:
         if f.rel_path not in changed_paths:
             continue

@@ -167,3 +167,38 @@ def test_hashing_budget_spreads_a_large_landing_over_ticks(tmp_path):
     assert more and len(changed) == 3 and len(entries) == 3
     changed2, entries2, more2 = _changed(files, entries, 1 << 40)
     assert not more2 and {f.rel_path for f in changed2} == {f.rel_path for f in files[3:]}
+
+
+def test_late_instrument_metadata_heals_quarantined_partitions(tmp_path, dagster_instance):
+    import json
+
+    from pointline_assets.events import quotes, trades
+    from pointline_assets.partitions import partition_key
+
+    resources = _setup(tmp_path)
+    cursor = _tick(dagster_instance, resources, None).cursor
+    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
+    cursor = _tick(dagster_instance, resources, cursor).cursor
+    for exchange in ("binance", "deribit"):
+        materialize(
+            [trades, quotes],
+            instance=dagster_instance,
+            resources=resources,
+            partition_key=partition_key(D1, exchange),
+            raise_on_error=False,
+        )
+    # binance SOLUSDT was missing from the metadata; a corrected snapshot lands
+    snap = tmp_path / "bronze/tardis/exchange=binance/type=instruments/date=2024-05-01/instruments.json"
+    records = json.loads(snap.read_text())
+    sol = {**records[0], "id": "SOLUSDT", "datasetId": "SOLUSDT", "baseCurrency": "SOL", "changes": []}
+    fixed = snap.parent.parent / "date=2024-05-02" / "instruments.json"
+    fixed.parent.mkdir()
+    fixed.write_text(json.dumps([*records, sol]))
+    third = _tick(dagster_instance, resources, cursor)
+    assert [[k.to_user_string() for k in r.asset_selection] for r in third.run_requests] == [["dim_symbol"]]
+    materialize([dim_symbol], instance=dagster_instance, resources=resources)
+    fourth = _tick(dagster_instance, resources, third.cursor)
+    requested = {
+        (r.partition_key, tuple(sorted(k.to_user_string() for k in r.asset_selection))) for r in fourth.run_requests
+    }
+    assert requested == {("2024-05-01|binance", ("quotes", "trades"))}  # deribit had nothing to heal
