@@ -189,3 +189,17 @@ def test_path_with_glob_characters_is_read_literally(tmp_path: Path) -> None:
     path.write_text(f"{TRADES_HEADER}\nbitmex,XBTUSD,1,1,a,buy,1,1\n")
     (file,) = TardisPlugin().discover(tmp_path)
     assert read(file, "trades")["trade_id"].to_list() == ["a"]
+
+
+def test_malformed_lines_are_named(tmp_path: Path) -> None:
+    from vendors.base import BronzeFileError
+
+    good = "bitmex,XBTUSD,1,1,a,buy,1,1\n"
+    text = TRADES_HEADER + "\n" + good * 3 + "bitmex,XBTUSD,1,1,a,buy,1,1,extra\n"
+    ragged = write(tmp_path, "bitmex_trades_2024-05-01_XBTUSD.csv.gz", text, gz=True)
+    with pytest.raises(BronzeFileError, match="line 5 has 9 fields, the header has 8"):
+        read(ragged, "trades")
+    raw = (TRADES_HEADER + "\n" + good).encode() + b"bitmex,XBT\xff,1,1,a,buy,1,1\n"
+    bad_utf8 = write(tmp_path, "bitmex_trades_2024-05-02_XBTUSD.csv", raw)
+    with pytest.raises(BronzeFileError, match="line 3 is not valid UTF-8"):
+        read(bad_utf8, "trades")

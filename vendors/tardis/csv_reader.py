@@ -13,6 +13,7 @@ fields; a quoted field spanning lines would shift the numbering.
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -150,7 +151,23 @@ def _explain(path: Path, exc: Exception) -> str:
         return f"cannot open file: {exc}"
     if is_gzip(path) and not _gzip_intact(path):
         return f"truncated or corrupt gzip ({exc})"
-    return f"malformed CSV: {exc}"
+    return f"malformed CSV: {_first_bad_line(path) or str(exc).splitlines()[0]}"
+
+
+def _first_bad_line(path: Path) -> str | None:
+    """Name the first line that is not UTF-8 or has more fields than the header (error path only)."""
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as fh:
+        header = fh.readline()
+        fields = header.count(b",") + 1
+        for number, line in enumerate(fh, start=2):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"line {number} is not valid UTF-8 (byte {err.start})"
+            if line.count(b",") + 1 > fields:
+                return f"line {number} has {line.count(b',') + 1} fields, the header has {fields}"
+    return None
 
 
 def _gzip_intact(path: Path) -> bool:
