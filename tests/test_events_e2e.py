@@ -211,3 +211,15 @@ def test_materialization_metadata_lists_files_and_counts(env):
     assert md["rows_read"] == md["rows_written"] + md["rows_quarantined"]
     assert md["quarantined_by_reason"]["missing_pit_symbol"] > 0
     assert md["time_min"].startswith("2024-05-01") and md["time_max"].startswith("2024-05-01")
+
+
+def test_every_silver_row_leads_back_to_its_bronze_line(env):
+    from pointline.lineage import bronze_line
+    from vendors.tardis import TardisPlugin
+
+    rows = env.lake.read("trades").sample(n=20, seed=7)
+    for row in rows.iter_rows(named=True):
+        text = bronze_line([TardisPlugin()], env.root / "bronze", row["file_id"], row["file_line"])
+        fields = text.split(",")
+        assert fields[1] == row["symbol"] and int(fields[3]) == row["ts_local_us"]
+        assert Decimal(fields[6]) == row["price"] and Decimal(fields[7]) == row["qty"]
