@@ -34,6 +34,14 @@ def _setup(tmp_path):
     return {"lake": lake, "vendors": VendorsResource()}
 
 
+def _settled(tmp_path, instance):
+    """Sample Bronze, the first tick, the dimension runs it asked for, and the tick that ingests the files."""
+    resources = _setup(tmp_path)
+    first = _tick(instance, resources, None)
+    assert materialize([dim_exchange, dim_symbol], instance=instance, resources=resources).success
+    return resources, _tick(instance, resources, first.cursor)
+
+
 def test_first_tick_requests_dimensions_and_partitions_then_waits(tmp_path, dagster_instance):
     resources = _setup(tmp_path)
     result = _tick(dagster_instance, resources, None)
@@ -68,10 +76,7 @@ def test_after_dims_land_it_requests_exactly_the_new_partitions(tmp_path, dagste
 
 
 def test_touch_without_content_change_requests_nothing(tmp_path, dagster_instance):
-    resources = _setup(tmp_path)
-    first = _tick(dagster_instance, resources, None)
-    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
-    second = _tick(dagster_instance, resources, first.cursor)
+    resources, second = _settled(tmp_path, dagster_instance)
     path = next((tmp_path / "bronze").rglob("*.csv.gz"))
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
@@ -80,10 +85,7 @@ def test_touch_without_content_change_requests_nothing(tmp_path, dagster_instanc
 
 
 def test_unknown_exchange_files_are_skipped_with_a_warning(tmp_path, dagster_instance, caplog):
-    resources = _setup(tmp_path)
-    first = _tick(dagster_instance, resources, None)
-    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
-    second = _tick(dagster_instance, resources, first.cursor)
+    resources, second = _settled(tmp_path, dagster_instance)
     odd = tmp_path / "bronze/tardis/exchange=mars/type=trades/date=2024-05-01/symbol=X/X.csv.gz"
     odd.parent.mkdir(parents=True)
     odd.write_bytes(gzip.compress(b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"))
@@ -93,10 +95,7 @@ def test_unknown_exchange_files_are_skipped_with_a_warning(tmp_path, dagster_ins
 
 
 def test_new_instrument_metadata_requests_dim_symbol_and_holds_silver(tmp_path, dagster_instance):
-    resources = _setup(tmp_path)
-    first = _tick(dagster_instance, resources, None)
-    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
-    second = _tick(dagster_instance, resources, first.cursor)
+    resources, second = _settled(tmp_path, dagster_instance)
     snap = next((tmp_path / "bronze").rglob("instruments.json"))
     new = snap.parent.parent / "date=2024-05-02" / "instruments.json"
     new.parent.mkdir()
@@ -106,10 +105,7 @@ def test_new_instrument_metadata_requests_dim_symbol_and_holds_silver(tmp_path, 
 
 
 def test_files_outside_the_partition_range_and_unknown_layouts_are_skipped(tmp_path, dagster_instance):
-    resources = _setup(tmp_path)
-    first = _tick(dagster_instance, resources, None)
-    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
-    second = _tick(dagster_instance, resources, first.cursor)
+    resources, second = _settled(tmp_path, dagster_instance)
     header = b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
     old = tmp_path / "bronze/tardis/exchange=deribit/type=trades/date=2015-01-01/symbol=X/X.csv.gz"
     old.parent.mkdir(parents=True)
@@ -122,10 +118,7 @@ def test_files_outside_the_partition_range_and_unknown_layouts_are_skipped(tmp_p
 
 
 def test_a_file_whose_local_day_has_no_partition_yet_does_not_break_the_tick(tmp_path, dagster_instance):
-    resources = _setup(tmp_path)
-    first = _tick(dagster_instance, resources, None)
-    materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources)
-    second = _tick(dagster_instance, resources, first.cursor)
+    resources, second = _settled(tmp_path, dagster_instance)
     today = dt.datetime.now(dt.UTC).date().isoformat()  # a UTC-cut file of today touches tomorrow in Shanghai
     late = tmp_path / f"bronze/tardis/exchange=sse/type=trades/date={today}/symbol=600000/600000.csv.gz"
     late.parent.mkdir(parents=True)
