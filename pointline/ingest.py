@@ -44,11 +44,6 @@ class FileAccount:
     rows_elsewhere: int = 0  # valid rows whose trading date is another partition of this file
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
 
-    def check(self) -> None:
-        total = self.rows_written + self.rows_quarantined + self.rows_elsewhere
-        if total != self.rows_read:
-            raise AssertionError(f"{self.rel_path}: row accounting broken: read {self.rows_read} != {total}")
-
 
 @dataclass
 class PartitionBuild:
@@ -156,7 +151,6 @@ def build_partition(
         del mine
         account.rows_written, account.rows_quarantined = good.height, bad.height
         account.quarantined_by_reason = dict(sorted(bad.group_by(REASON).len().iter_rows())) if bad.height else {}
-        account.check()
         accounts.append(account)
         silver_parts.append(good)
         quarantine_parts.append(_quarantine_rows(bad, spec, file, date, exchange))
@@ -186,6 +180,7 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     raw = _empty_as_null(frame, text_cols)
     parsed = {c: parse_exact(raw.get_column(c)) for c in exact_cols}
     raw = raw.with_columns(
+        pl.all_horizontal(pl.col(c).is_null() for c in text_cols).alias("_blank"),
         *[pl.col(c).alias(f"_raw_{c}") for c in (*exact_cols, *_TS_COLS)],
         *[value for value, _ in parsed.values()],
         *[problem.alias(f"_problem_{c}") for c, (_, problem) in parsed.items()],
@@ -194,9 +189,7 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
     ts_local = pl.col("ts_local_us")
     raw = raw.with_columns(ts_local.clip(file.window_start_us - _US_PER_DAY, file.window_end_us).alias("_ts_axis"))
     time_reason = pl.coalesce(
-        pl.when(
-            pl.all_horizontal(pl.col(f"_raw_{c}" if c in (*exact_cols, *_TS_COLS) else c).is_null() for c in text_cols)
-        ).then(pl.lit("blank_line")),
+        pl.when(pl.col("_blank")).then(pl.lit("blank_line")),
         pl.when(pl.col("_raw_ts_local_us").is_null()).then(pl.lit("missing_timestamp")),
         _integer_problem("ts_local_us"),
         pl.when((ts_local < file.window_start_us) | (ts_local >= file.window_end_us)).then(
@@ -218,7 +211,7 @@ def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: st
         # rows outside the file window are quarantined by their home partition whatever their date;
         # clipping keeps absurd timestamps away from the timezone conversion (it panics past ~2232)
         trading_date_expr("_ts_axis", timezone).alias("date"),
-    ).drop([f"_problem_{c}" for c in exact_cols] + ["_ts_axis"])
+    ).drop([f"_problem_{c}" for c in exact_cols] + ["_ts_axis", "_blank"])
 
 
 def _integer_problem(col: str) -> pl.Expr:
