@@ -219,7 +219,7 @@ def _instrument_pipeline(prof: Profiler) -> None:
     import vendors.tardis.csv_reader as csv_reader
 
     for owner, attr, label in (
-        (pipeline, "exchange_timezone", "dims: exchange_timezone"),
+        (pipeline, "exchange_row", "dims: exchange_row"),
         (pipeline, "candidate_files", "discover (candidate_files)"),
         (pipeline, "_partition_has_rows", "guard (_partition_has_rows)"),
         (pipeline, "sha256_file", "hash (sha256_file)"),

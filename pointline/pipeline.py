@@ -40,6 +40,7 @@ class PartitionReport:
     table: str
     date: dt.date
     exchange: str
+    timezone: str
     files: list[FileFingerprint]
     build: PartitionBuild
     data_version: str
@@ -107,8 +108,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def exchange_timezone(lake: Lake, exchange: str) -> str:
-    """The exchange's timezone from dim_exchange (the table, not the config file: one truth)."""
+def exchange_row(lake: Lake, exchange: str) -> pl.DataFrame:
+    """The exchange's dim_exchange row (the table, not the config file: one truth)."""
     if not lake.exists("dim_exchange"):
         raise PartitionInputError("dim_exchange is not materialized yet; materialize the dim_exchange asset first")
     row = lake.read("dim_exchange", pl.col("exchange") == exchange)
@@ -117,7 +118,7 @@ def exchange_timezone(lake: Lake, exchange: str) -> str:
             f"unknown exchange {exchange!r}: not in dim_exchange (add a row to config/exchanges.csv "
             "and materialize dim_exchange)"
         )
-    return row["timezone"][0]
+    return row
 
 
 def candidate_files(
@@ -168,7 +169,8 @@ def ingest_partition(
 ) -> PartitionReport:
     """Build and write one partition of `table` and its quarantine; all or nothing."""
     spec = get_table_spec(table)
-    timezone = exchange_timezone(lake, exchange)
+    exchange_info = exchange_row(lake, exchange)
+    timezone = exchange_info["timezone"][0]
     if not lake.exists("dim_symbol"):
         raise PartitionInputError("dim_symbol is not materialized yet; materialize the dim_symbol asset first")
     dim_symbol = lake.read("dim_symbol", pl.col("exchange") == exchange)
@@ -185,12 +187,11 @@ def ingest_partition(
     staged = ((f, plugin.read_events(f, table)) for plugin, f in files)
     build = build_partition(spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol)
     del staged
-    exchange_row = lake.read("dim_exchange", pl.col("exchange") == exchange)
-    version = compute_data_version(code_version, table, fingerprints, [dim_symbol, exchange_row])
+    version = compute_data_version(code_version, table, fingerprints, [dim_symbol, exchange_info])
     with lake.transaction():
         lake.write_partition("quarantine", build.quarantine, {"table_name": table, **values})
         delta_version = lake.write_partition(table, build.silver, values)
-    return PartitionReport(table, date, exchange, fingerprints, build, version, delta_version)
+    return PartitionReport(table, date, exchange, timezone, fingerprints, build, version, delta_version)
 
 
 def _partition_has_rows(lake: Lake, table: str, values: dict) -> bool:
@@ -215,13 +216,12 @@ def check_stored_partition(lake: Lake, report: PartitionReport, max_quarantine_r
     if "no_crossed_quotes" in wanted:
         columns += ["bid_price", "ask_price"]
     stored = lake.scan(report.table).filter(where).select(columns).collect()
-    timezone = exchange_timezone(lake, report.exchange)
     run = {
         "schema_conformance": lambda: _check_schema(lake, spec),
         "unique_lineage": lambda: _check_unique_lineage(stored),
         "quarantine_rate": lambda: _check_quarantine_rate(report, max_quarantine_rate),
         "symbol_coverage": lambda: _check_symbol_coverage(report),
-        "within_trading_day": lambda: _check_within_day(stored, spec, report.date, timezone),
+        "within_trading_day": lambda: _check_within_day(stored, spec, report.date, report.timezone),
         "no_crossed_quotes": lambda: _check_not_crossed(stored),
     }
     report.checks = {name: run[name]() for name in wanted}
