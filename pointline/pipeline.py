@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -45,7 +45,6 @@ class PartitionReport:
     build: PartitionBuild
     data_version: str
     delta_version: int | None
-    checks: dict[str, CheckOutcome] = field(default_factory=dict)
 
     @property
     def rows_written(self) -> int:
@@ -224,8 +223,7 @@ def check_stored_partition(lake: Lake, report: PartitionReport, max_quarantine_r
         "within_trading_day": lambda: _check_within_day(stored, spec, report.date, report.timezone),
         "no_crossed_quotes": lambda: _check_not_crossed(stored),
     }
-    report.checks = {name: run[name]() for name in wanted}
-    return report.checks
+    return {name: run[name]() for name in wanted}
 
 
 def _check_schema(lake: Lake, spec: TableSpec) -> CheckOutcome:

@@ -88,7 +88,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
             f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
         )
         return MaterializeResult(
-            metadata=_materialization_metadata(report, lake.lake().uri(table)),
+            metadata=_materialization_metadata(report, store.uri(table)),
             data_version=DataVersion(report.data_version),
             check_results=[
                 AssetCheckResult(

@@ -20,14 +20,11 @@ class VendorsResource(ConfigurableResource):
         default_factory=dict, description="Constructor options per vendor, e.g. {'tardis': {'subdir': 'tardis'}}"
     )
 
-    @property
-    def _plugins(self) -> list[VendorPlugin]:
+    def plugins(self) -> list[VendorPlugin]:
+        """Every installed, enabled plugin, constructed with its options (cheap: no I/O)."""
         names = [n for n in available_vendors() if n not in self.disabled]
         return [load_vendor(n, **self.options.get(n, {})) for n in names]
 
-    def plugins(self) -> list[VendorPlugin]:
-        return list(self._plugins)
-
     def sources_for(self, table: str) -> list[tuple[VendorPlugin, str]]:
         """(plugin, data_type) pairs whose data feeds `table`, from each vendor's declared routes."""
-        return [(p, dtype) for p in self._plugins for dtype, target in p.routes().items() if target == table]
+        return [(p, dtype) for p in self.plugins() for dtype, target in p.routes().items() if target == table]
