@@ -16,6 +16,8 @@ import polars as pl
 SCALE = 9
 PRECISION = 38
 EXACT = pl.Decimal(PRECISION, SCALE)
+# Rates (funding) carry more fractional digits than prices: Decimal(38, 18), same rules.
+RATE = pl.Decimal(PRECISION, 18)
 
 # Optional minus, at most PRECISION-SCALE integer digits, optional fraction of at most SCALE
 # digits. No exponent, no spaces, no thousands separators.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pointline.numbers import EXACT
+from pointline.numbers import EXACT, RATE
 
 __all__ = [
     "ColumnSpec",
@@ -42,6 +42,8 @@ class ColumnSpec:
     # True when the core derives the column (trading date, symbol_id, lineage);
     # False when a vendor plugin supplies it (as text, coerced by the core).
     derived: bool = False
+    # List columns: the fixed number of elements (e.g. 25 book levels, null-padded).
+    length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,18 +92,56 @@ class TableSpec:
         return df.select(self.names)
 
 
-def _c(name: str, dtype: pl.DataType, description: str, *, nullable: bool = False, derived: bool = False) -> ColumnSpec:
-    return ColumnSpec(name, dtype, description, nullable=nullable, derived=derived)
+def _c(
+    name: str,
+    dtype: pl.DataType,
+    description: str,
+    *,
+    nullable: bool = False,
+    derived: bool = False,
+    length: int | None = None,
+) -> ColumnSpec:
+    return ColumnSpec(name, dtype, description, nullable=nullable, derived=derived, length=length)
+
+
+def _keys(axis: str) -> tuple[ColumnSpec, ...]:
+    return (
+        _c("date", pl.Date(), f"Partition: exchange-local trading date of {axis}.", derived=True),
+        _c("exchange", pl.String(), "Partition: normalized exchange name (a key of dim_exchange)."),
+        _c("symbol", pl.String(), "Exchange-native symbol exactly as the vendor delivered it."),
+        _c("symbol_id", pl.Int64(), f"dim_symbol surrogate key, resolved point-in-time at {axis}.", derived=True),
+    )
 
 
 def _event_head() -> tuple[ColumnSpec, ...]:
     return (
-        _c("date", pl.Date(), "Partition: exchange-local trading date of the table's time axis.", derived=True),
-        _c("exchange", pl.String(), "Partition: normalized exchange name (a key of dim_exchange)."),
-        _c("symbol", pl.String(), "Exchange-native symbol exactly as the vendor delivered it."),
-        _c("symbol_id", pl.Int64(), "dim_symbol surrogate key, resolved point-in-time at ts_local_us.", derived=True),
+        *_keys("ts_local_us"),
         _c("ts_local_us", pl.Int64(), "Arrival (capture) time, UTC microseconds; the time axis."),
         _c("ts_exch_us", pl.Int64(), "Exchange timestamp, UTC microseconds (vendor falls back to arrival)."),
+    )
+
+
+def _equity_tail() -> tuple[ColumnSpec, ...]:
+    """Columns equities need and crypto venues do not have (null for crypto rows)."""
+    return (
+        _c(
+            "conditions",
+            pl.Int64(),
+            "Venue/SIP condition bitfield as delivered (sale or quote conditions); null for crypto.",
+            nullable=True,
+        ),
+        _c(
+            "venue",
+            pl.String(),
+            "Reporting venue (MIC of the exchange or TRF that printed the event); null for crypto.",
+            nullable=True,
+        ),
+        _c(
+            "sequence_number",
+            pl.Int64(),
+            "Feed sequence number (SIP or exchange), for ordering and gap detection; null for crypto.",
+            nullable=True,
+        ),
     )
 
 
@@ -133,6 +173,7 @@ TRADES = TableSpec(
         _c("side", pl.String(), "Taker (aggressor) side: buy, sell or unknown."),
         _c("price", EXACT, "Trade price, exact decimal (scale 9)."),
         _c("qty", EXACT, "Trade quantity in the venue's amount unit, exact decimal (scale 9)."),
+        *_equity_tail(),
         *_lineage(),
     ),
     partition_by=("date", "exchange"),
@@ -150,12 +191,230 @@ QUOTES = TableSpec(
         _c("bid_qty", EXACT, "Size at the best bid; null when the bid side is empty.", nullable=True),
         _c("ask_price", EXACT, "Best ask price; null when the ask side is empty.", nullable=True),
         _c("ask_qty", EXACT, "Size at the best ask; null when the ask side is empty.", nullable=True),
+        *_equity_tail(),
         *_lineage(),
     ),
     partition_by=("date", "exchange"),
     sort_by=_EVENT_SORT,
     time_axis="ts_local_us",
 )
+
+BOOK_LEVELS = 25
+
+BOOK_SNAPSHOT_25 = TableSpec(
+    name="book_snapshot_25",
+    kind="event",
+    description=(
+        "Order book snapshots, 25 levels per side as list columns (index 0 = best level); "
+        "shallower vendor snapshots are null-padded and say so in `depth`."
+    ),
+    columns=(
+        *_event_head(),
+        _c("depth", pl.Int64(), "Levels per side the vendor's snapshot carries (5 or 25); deeper levels are null."),
+        *(
+            _c(name, pl.List(EXACT), text, length=BOOK_LEVELS)
+            for name, text in (
+                ("bid_prices", "Bid prices, best (highest) first, strictly descending; null past the book's end."),
+                ("bid_qtys", "Sizes at bid_prices, exact; null past the book's end."),
+                ("ask_prices", "Ask prices, best (lowest) first, strictly ascending; null past the book's end."),
+                ("ask_qtys", "Sizes at ask_prices, exact; null past the book's end."),
+            )
+        ),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=_EVENT_SORT,
+    time_axis="ts_local_us",
+)
+
+ORDERBOOK_UPDATES = TableSpec(
+    name="orderbook_updates",
+    kind="event",
+    description=(
+        "Incremental L2 book updates: the absolute new size of one price level (0 deletes it). "
+        "Rows with equal (symbol_id, ts_local_us) are one atomic update, applied in file_line order; "
+        "a row with is_snapshot after rows without it starts a new book (discard the old one)."
+    ),
+    columns=(
+        *_event_head(),
+        _c("is_snapshot", pl.Boolean(), "True when the row belongs to an initial or re-sent full book snapshot."),
+        _c("side", pl.String(), "Book side: bid or ask."),
+        _c("price", EXACT, "Price level, exact."),
+        _c("qty", EXACT, "New absolute size at the level, exact; 0 removes the level."),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=_EVENT_SORT,
+    time_axis="ts_local_us",
+)
+
+DERIVATIVE_TICKER = TableSpec(
+    name="derivative_ticker",
+    kind="event",
+    description="Derivative instrument tickers: mark, index and last price, open interest and funding.",
+    columns=(
+        *_event_head(),
+        _c("last_price", EXACT, "Last traded price.", nullable=True),
+        _c("index_price", EXACT, "Underlying index price.", nullable=True),
+        _c("mark_price", EXACT, "Mark price used for margining.", nullable=True),
+        _c("open_interest", EXACT, "Open interest in the venue's contract unit.", nullable=True),
+        _c("funding_rate", RATE, "Current funding rate (fraction per funding interval), exact to 18 digits.", nullable=True),
+        _c(
+            "predicted_funding_rate",
+            RATE,
+            "Predicted next funding rate, exact to 18 digits.",
+            nullable=True,
+        ),
+        _c("funding_ts_us", pl.Int64(), "Time of the next funding event, UTC microseconds.", nullable=True),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=_EVENT_SORT,
+    time_axis="ts_local_us",
+)
+
+LIQUIDATIONS = TableSpec(
+    name="liquidations",
+    kind="event",
+    description=(
+        "Forced liquidations. side is the liquidation order's side: buy = a short position was "
+        "liquidated (bought back), sell = a long position was liquidated (Tardis convention)."
+    ),
+    columns=(
+        *_event_head(),
+        _c("liq_id", pl.String(), "Venue liquidation id; null when the venue gives none.", nullable=True),
+        _c("side", pl.String(), "buy (short liquidated) or sell (long liquidated)."),
+        _c("price", EXACT, "Liquidation price, exact."),
+        _c("qty", EXACT, "Liquidated quantity in the venue's amount unit, exact."),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=_EVENT_SORT,
+    time_axis="ts_local_us",
+)
+
+_GREEK = "model output of the venue, stored as the vendor's double"
+
+OPTIONS_CHAIN = TableSpec(
+    name="options_chain",
+    kind="event",
+    description=(
+        "Option chain snapshots (one row per option per update). symbol/symbol_id are the option; "
+        "underlying_symbol_id links its underlying through dim_symbol. Prices and sizes are exact; "
+        "implied volatilities and greeks are the venue's model outputs, kept as Float64."
+    ),
+    columns=(
+        *_event_head(),
+        _c(
+            "underlying_symbol_id",
+            pl.Int64(),
+            "dim_symbol id of the underlying at ts_local_us (dim_symbol.underlying, else underlying_index); "
+            "null when the underlying is an index or synthetic future with no dim_symbol row.",
+            nullable=True,
+            derived=True,
+        ),
+        _c("underlying_index", pl.String(), "The venue's name of the option's underlying.", nullable=True),
+        _c("option_type", pl.String(), "call or put."),
+        _c("strike", EXACT, "Strike price, exact."),
+        _c("expiry_us", pl.Int64(), "Expiration time, UTC microseconds."),
+        _c("open_interest", EXACT, "Open interest.", nullable=True),
+        _c("last_price", EXACT, "Last traded price.", nullable=True),
+        _c("bid_price", EXACT, "Best bid price.", nullable=True),
+        _c("bid_qty", EXACT, "Size at the best bid.", nullable=True),
+        _c("bid_iv", pl.Float64(), f"Implied volatility of the bid; {_GREEK}.", nullable=True),
+        _c("ask_price", EXACT, "Best ask price.", nullable=True),
+        _c("ask_qty", EXACT, "Size at the best ask.", nullable=True),
+        _c("ask_iv", pl.Float64(), f"Implied volatility of the ask; {_GREEK}.", nullable=True),
+        _c("mark_price", EXACT, "Mark price.", nullable=True),
+        _c("mark_iv", pl.Float64(), f"Implied volatility of the mark price; {_GREEK}.", nullable=True),
+        _c("underlying_price", EXACT, "Price of the underlying.", nullable=True),
+        *(_c(g, pl.Float64(), f"Option {g}; {_GREEK}.", nullable=True) for g in ("delta", "gamma", "vega", "theta", "rho")),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=_EVENT_SORT,
+    time_axis="ts_local_us",
+)
+
+# Interval names of the kline table family: kline_<interval>. Which ones exist as assets is
+# configuration (config/lake.toml [klines] intervals).
+KLINE_INTERVALS_US: dict[str, int] = {
+    "1s": 1_000_000,
+    "1m": 60_000_000,
+    "3m": 180_000_000,
+    "5m": 300_000_000,
+    "15m": 900_000_000,
+    "30m": 1_800_000_000,
+    "1h": 3_600_000_000,
+    "2h": 7_200_000_000,
+    "4h": 14_400_000_000,
+    "6h": 21_600_000_000,
+    "8h": 28_800_000_000,
+    "12h": 43_200_000_000,
+    "1d": 86_400_000_000,
+}
+
+
+def kline_spec(interval: str) -> TableSpec:
+    """The `kline_<interval>` table: one bar per symbol and interval, on the bar's open time."""
+    if interval not in KLINE_INTERVALS_US:
+        raise KeyError(f"unknown kline interval {interval!r}; known: {list(KLINE_INTERVALS_US)}")
+    return TableSpec(
+        name=f"kline_{interval}",
+        kind="event",
+        description=(
+            f"{interval} OHLCV bars. The time axis is the bar's open time; a bar is only known at "
+            "ts_close_us, so point-in-time joins must use ts_close_us."
+        ),
+        columns=(
+            *_keys("ts_open_us"),
+            _c("ts_open_us", pl.Int64(), "Bar open time (inclusive), UTC microseconds; the time axis."),
+            _c("ts_close_us", pl.Int64(), "Bar close time (exclusive: open + interval), UTC microseconds."),
+            _c("open", EXACT, "First trade price in the bar."),
+            _c("high", EXACT, "Highest trade price."),
+            _c("low", EXACT, "Lowest trade price."),
+            _c("close", EXACT, "Last trade price."),
+            _c("volume", EXACT, "Traded quantity in the base asset (or contracts)."),
+            _c("quote_volume", EXACT, "Traded notional in the quote asset."),
+            _c("trade_count", pl.Int64(), "Number of trades in the bar."),
+            _c("taker_buy_base_volume", EXACT, "Base volume of taker buys."),
+            _c("taker_buy_quote_volume", EXACT, "Quote volume of taker buys."),
+            *_lineage(),
+        ),
+        partition_by=("date", "exchange"),
+        sort_by=("symbol_id", "ts_open_us", "file_id", "file_line"),
+        time_axis="ts_open_us",
+        extra={"interval_us": str(KLINE_INTERVALS_US[interval])},
+    )
+
+
+DIM_ASSET_STATS = TableSpec(
+    name="dim_asset_stats",
+    kind="dimension",
+    description=(
+        "Daily supply and valuation statistics per base asset (e.g. CoinGecko). The vendor's values "
+        "are IEEE doubles, so Float64 stores them losslessly; the base-asset to vendor-id map is data."
+    ),
+    columns=(
+        _c("date", pl.Date(), "Partition: UTC date of the snapshot.", derived=True),
+        _c("base_asset", pl.String(), "Base asset code as used in dim_symbol.base_asset (e.g. BTC)."),
+        _c("coin_id", pl.String(), "The vendor's id of the asset (e.g. CoinGecko 'bitcoin')."),
+        _c("circulating_supply", pl.Float64(), "Circulating supply in units of the asset.", nullable=True),
+        _c("total_supply", pl.Float64(), "Total supply.", nullable=True),
+        _c("max_supply", pl.Float64(), "Maximum supply; null when uncapped.", nullable=True),
+        _c("market_cap_usd", pl.Float64(), "Market capitalisation in USD.", nullable=True),
+        _c("fully_diluted_valuation_usd", pl.Float64(), "Fully diluted valuation in USD.", nullable=True),
+        _c("price_usd", pl.Float64(), "Price in USD at the vendor's last update.", nullable=True),
+        _c("vendor_updated_us", pl.Int64(), "The vendor's last-update time of the record, UTC microseconds.", nullable=True),
+        _c("snapshot_ts_us", pl.Int64(), "When the snapshot was fetched, UTC microseconds; the time axis."),
+        _c("source", pl.String(), "Vendor name."),
+        *_lineage(),
+    ),
+    partition_by=("date",),
+    sort_by=("base_asset", "snapshot_ts_us", "file_id", "file_line"),
+    time_axis="snapshot_ts_us",
+)
+
 
 QUARANTINE = TableSpec(
     name="quarantine",
@@ -171,7 +430,7 @@ QUARANTINE = TableSpec(
         _c("reason", pl.String(), "Rule that failed (see docs/quarantine.md)."),
         _c("detail", pl.String(), "Human-readable explanation of the failure."),
         _c("symbol", pl.String(), "Symbol as delivered, when the row had one.", nullable=True),
-        _c("ts_local_us", pl.Int64(), "Arrival timestamp when it parsed.", nullable=True),
+        _c("ts_axis_us", pl.Int64(), "The row's time-axis value (e.g. ts_local_us) when it parsed.", nullable=True),
         _c("raw", pl.String(), "The row's raw vendor values as a JSON object of strings."),
     ),
     partition_by=("table_name", "date", "exchange"),
@@ -220,14 +479,35 @@ DIM_SYMBOL = TableSpec(
     sort_by=("exchange", "exchange_symbol", "valid_from_us"),
 )
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in (TRADES, QUOTES, QUARANTINE, DIM_EXCHANGE, DIM_SYMBOL)}
+# Kline intervals registered by default; config/lake.toml decides which become assets.
+DEFAULT_KLINE_INTERVALS = ("1h", "1d")
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TRADES,
+        QUOTES,
+        BOOK_SNAPSHOT_25,
+        ORDERBOOK_UPDATES,
+        DERIVATIVE_TICKER,
+        LIQUIDATIONS,
+        OPTIONS_CHAIN,
+        *(kline_spec(i) for i in DEFAULT_KLINE_INTERVALS),
+        DIM_ASSET_STATS,
+        QUARANTINE,
+        DIM_EXCHANGE,
+        DIM_SYMBOL,
+    )
+}
 
 
 def get_table_spec(name: str) -> TableSpec:
-    try:
+    """The spec of a lake table; any `kline_<interval>` of KLINE_INTERVALS_US is a table too."""
+    if name in TABLES:
         return TABLES[name]
-    except KeyError:
-        raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}") from None
+    if name.startswith("kline_") and name.removeprefix("kline_") in KLINE_INTERVALS_US:
+        return kline_spec(name.removeprefix("kline_"))
+    raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)} and kline_<interval>")
 
 
 def validate_frame(df: pl.DataFrame, spec: TableSpec) -> None:

@@ -58,10 +58,15 @@ class VendorPlugin(Protocol):
     def read_events(self, file: BronzeFile, table: str) -> pl.DataFrame:
         """Parse a file into the table's staged frame.
 
-        Columns: every `source` column of the table's spec (schemas.TableSpec.source_columns),
-        all as pl.String holding the vendor's text verbatim (empty string or null when missing),
-        with `file_line` (Int64, physical line). The core coerces and validates; a vendor never
-        rounds or drops rows. Raises BronzeFileError when the file cannot be read at all.
+        Columns: the `source` columns of the table's spec (schemas.TableSpec.source_columns) as
+        pl.String holding the vendor's text verbatim (empty string or null when missing); list
+        columns as pl.List(pl.String) of exactly the column's `length` elements (null-padded);
+        `file_line` (Int64, physical line). Nullable source columns the vendor does not have
+        may be left out (the core fills them with null). Numbers stay text, in the vendor's
+        notation (plain or exponent); timestamps are integer UTC microseconds as text (a vendor
+        converts its own time format, e.g. milliseconds, here). The core coerces and validates;
+        a vendor never rounds or drops rows. Raises BronzeFileError when the file cannot be
+        read at all.
         """
 
     def unrecognized(self, bronze_root: Path) -> list[Path]:
