@@ -33,6 +33,7 @@ class LakeSettings:
     max_quarantine_rate: float
     table_quarantine_rates: dict[str, float]
     max_row_group_size: int
+    kline_intervals: tuple[str, ...] = ("1h", "1d")
 
     def quarantine_threshold(self, table: str) -> float:
         return self.table_quarantine_rates.get(table, self.max_quarantine_rate)
@@ -49,6 +50,7 @@ def load_settings(path: Path | None = None) -> LakeSettings:
             max_quarantine_rate=float(quality.get("max_quarantine_rate", 0.01)),
             table_quarantine_rates={k: float(v) for k, v in quality.get("tables", {}).items()},
             max_row_group_size=int(raw.get("storage", {}).get("max_row_group_size", 131072)),
+            kline_intervals=tuple(raw.get("klines", {}).get("intervals", ["1h", "1d"])),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc!r}") from exc
@@ -97,3 +99,30 @@ def _cached_settings(path: str) -> LakeSettings:
 
 def settings() -> LakeSettings:
     return _cached_settings(str(config_dir() / "lake.toml"))
+
+
+_ROUTING_COLUMNS = ("table", "exchange", "vendor", "data_type")
+
+
+def load_routing(path: Path | None = None) -> pl.DataFrame:
+    """config/routing.csv: which source wins when several deliver rows for one partition.
+
+    Rows are (table, exchange or `*`, vendor, data_type or `*`), in preference order: the
+    first row whose source has files for the partition wins, rows naming the exchange
+    before `*` rows.
+    """
+    path = path or config_dir() / "routing.csv"
+    if not path.exists():
+        return pl.DataFrame(schema=dict.fromkeys(_ROUTING_COLUMNS, pl.String))
+    try:
+        df = pl.read_csv(path, infer_schema=False, comment_prefix="#")
+    except Exception as exc:  # polars raises several types for malformed CSV
+        raise ConfigError(f"{path}: cannot read routing file: {exc}") from exc
+    missing = [c for c in _ROUTING_COLUMNS if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {missing}; expected {list(_ROUTING_COLUMNS)}")
+    df = df.select(pl.col(_ROUTING_COLUMNS).str.strip_chars())
+    empty = df.filter(pl.any_horizontal(pl.col(_ROUTING_COLUMNS).is_null() | (pl.col(_ROUTING_COLUMNS) == "")))
+    if empty.height:
+        raise ConfigError(f"{path}: {empty.height} row(s) with an empty field, e.g. {empty.row(0)}")
+    return df

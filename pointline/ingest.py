@@ -6,30 +6,37 @@ rows (each with the first rule it failed and its raw values) and per-file accoun
 which rows read = rows written + rows quarantined + rows that belong to a neighbouring
 partition of the same file. Nothing is dropped silently.
 
-Rule order (first failure wins, so every row has exactly one reason):
-blank_line, missing_timestamp, not_an_integer:<col>, outside_file_window, exchange_mismatch,
-missing_symbol, not_a_number:<col>, not_exact:<col>, then the table's own value rules,
+The core is table-agnostic: it converts each source column by its declared dtype (exact
+decimals, decimal lists, integers, floats, booleans, text), derives the trading date from the
+table's time axis and applies the table's value rules from `pointline.rules`.
+
+Rule order (first failure wins, so every row has exactly one reason): blank_line,
+missing_timestamp, not_an_integer:<axis>, outside_file_window, exchange_mismatch,
+missing_symbol, parse problems in column order (not_an_integer / not_a_number / not_exact /
+not_a_boolean :<col>), missing_value:<col> for required columns, the table's value rules,
 then missing_pit_symbol. See docs/quarantine.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from pointline.ids import file_id
-from pointline.numbers import EXACT, integer, parse_exact
+from pointline.numbers import integer, parse_exact, parse_exact_list
 from pointline.pit import resolve_symbol_ids
-from pointline.schemas import QUARANTINE, TableSpec
+from pointline.rules import REASON_TEXT, first_failure, rules_for
+from pointline.schemas import QUARANTINE, ColumnSpec, TableSpec
 from pointline.trading_day import date_of_us, trading_date_expr
 from vendors.base import BronzeFile
 
 REASON = "_reason"
 _US_PER_DAY = 86_400_000_000
-_TS_COLS = ("ts_local_us", "ts_exch_us")
+# Quarantine partition value of tables that are not exchange-scoped (e.g. dim_asset_stats).
+NO_EXCHANGE = "global"
 
 
 @dataclass
@@ -64,76 +71,21 @@ class PartitionBuild:
         return dict(sorted(out.items()))
 
 
-# ---- table rules ---------------------------------------------------------------------
-def _missing(col: str) -> pl.Expr:
-    return pl.col(col).is_null()
-
-
-def _trade_rules() -> list[tuple[pl.Expr, str]]:
-    return [
-        (~pl.col("side").is_in(["buy", "sell", "unknown"]) | _missing("side"), "invalid_side"),
-        (_missing("price"), "missing_value:price"),
-        (_missing("qty"), "missing_value:qty"),
-        (pl.col("price") <= 0, "non_positive:price"),
-        (pl.col("qty") <= 0, "non_positive:qty"),
-    ]
-
-
-def _quote_rules() -> list[tuple[pl.Expr, str]]:
-    bid_px, bid_qty, ask_px, ask_qty = (pl.col(c) for c in ("bid_price", "bid_qty", "ask_price", "ask_qty"))
-    return [
-        (bid_px.is_null() & bid_qty.is_null() & ask_px.is_null() & ask_qty.is_null(), "empty_quote"),
-        (bid_px.is_null() != bid_qty.is_null(), "incomplete_side:bid"),
-        (ask_px.is_null() != ask_qty.is_null(), "incomplete_side:ask"),
-        (bid_px <= 0, "non_positive:bid_price"),
-        (ask_px <= 0, "non_positive:ask_price"),
-        (bid_qty <= 0, "non_positive:bid_qty"),
-        (ask_qty <= 0, "non_positive:ask_qty"),
-        (bid_px > ask_px, "crossed_quote"),
-    ]
-
-
-TABLE_RULES: dict[str, Callable[[], list[tuple[pl.Expr, str]]]] = {
-    "trades": _trade_rules,
-    "quotes": _quote_rules,
-}
-
-REASON_TEXT = {
-    "blank_line": "the line is empty",
-    "missing_timestamp": "local_timestamp (arrival time, the time axis) is empty",
-    "missing_exchange_timestamp": "the exchange timestamp is empty",
-    "not_an_integer": "timestamp is not an integer number of microseconds",
-    "outside_file_window": "arrival time lies outside the window the vendor cut this file by",
-    "exchange_mismatch": "the row's exchange differs from the file's exchange",
-    "missing_symbol": "the row has no symbol",
-    "not_a_number": "value is not a decimal number",
-    "not_exact": "value has more than 9 fractional digits (or 29 integer digits); it cannot be stored exactly",
-    "invalid_side": "side is not one of buy, sell, unknown",
-    "missing_value": "required value is empty",
-    "non_positive": "value must be greater than zero",
-    "empty_quote": "both bid and ask sides are empty",
-    "incomplete_side": "a quote side has a price without a size or a size without a price",
-    "crossed_quote": "best bid is above best ask",
-    "missing_pit_symbol": "no dim_symbol version of (exchange, symbol) is valid at ts_local_us",
-}
-
-
-def _first_failure(rules: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    """The first rule that fails (null-safe: a null comparison is not a failure)."""
-    return pl.coalesce([pl.when(cond.fill_null(False)).then(pl.lit(name)) for cond, name in rules])
-
-
 # ---- the build -----------------------------------------------------------------------
 def build_partition(
     spec: TableSpec,
     *,
     date: dt.date,
-    exchange: str,
+    exchange: str | None,
     timezone: str,
     staged: Iterable[tuple[BronzeFile, pl.DataFrame]],
-    dim_symbol: pl.DataFrame,
+    dim_symbol: pl.DataFrame | None,
 ) -> PartitionBuild:
-    """Silver rows, quarantine rows and accounting of one partition from staged vendor frames."""
+    """Silver rows, quarantine rows and accounting of one partition from staged vendor frames.
+
+    `exchange` is None for tables that are not exchange-scoped; `dim_symbol` is None for
+    tables without a symbol_id.
+    """
     silver_parts, quarantine_parts, accounts = [], [], []
     for file, frame in staged:
         home = date_of_us(file.window_start_us, timezone) == date
@@ -168,55 +120,90 @@ def _file_id(file: BronzeFile) -> int:
     return file_id(file.rel_path)
 
 
-def _coerce(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: str, timezone: str) -> pl.DataFrame:
-    """Typed columns, the first *structural* failure (time, exchange, symbol, numbers) and the trading date.
+def _coerce(
+    frame: pl.DataFrame, spec: TableSpec, file: BronzeFile, exchange: str | None, timezone: str
+) -> pl.DataFrame:
+    """Typed columns, the first *structural* failure (time, exchange, symbol, parsing, required values)
+    and the trading date.
 
-    `_timeless` marks rows whose time cannot place them in a partition; they are
-    quarantined by the file's home partition. Exact numbers are parsed first (once per
-    distinct text, see numbers.parse_exact); the raw text is kept for quarantine.
+    `_timeless` marks rows whose time cannot place them in a partition; they are quarantined
+    by the file's home partition. Every converted column keeps its raw text as `_raw_<col>`
+    for the quarantine table.
     """
-    text_cols = [c.name for c in spec.source_columns if c.name != "file_line"]
-    exact_cols = [c.name for c in spec.source_columns if c.dtype == EXACT]
-    raw = _empty_as_null(frame, text_cols)
-    parsed = {c: parse_exact(raw.get_column(c)) for c in exact_cols}
+    axis = spec.time_axis
+    assert axis is not None, f"{spec.name} has no time axis"
+    frame = _complete(frame, spec, file)
+    sources = [c for c in spec.source_columns if c.name != "file_line"]
+    scalar_text = [c.name for c in sources if c.length is None]
+    raw = _empty_as_null(frame, scalar_text)
+    converted = {c.name: _convert(raw.get_column(c.name), c) for c in sources if c.dtype != pl.String}
     raw = raw.with_columns(
-        pl.all_horizontal(pl.col(c).is_null() for c in text_cols).alias("_blank"),
-        *[pl.col(c).alias(f"_raw_{c}") for c in (*exact_cols, *_TS_COLS)],
-        *[value for value, _ in parsed.values()],
-        *[problem.alias(f"_problem_{c}") for c, (_, problem) in parsed.items()],
-        *[integer(c) for c in _TS_COLS],
+        pl.all_horizontal(pl.col(c).is_null() for c in scalar_text).alias("_blank"),
+        *[pl.col(c).alias(f"_raw_{c}") for c in converted],
+        *[value for value, _ in converted.values()],
+        *[problem.alias(f"_problem_{c}") for c, (_, problem) in converted.items()],
     )
-    ts_local = pl.col("ts_local_us")
-    raw = raw.with_columns(ts_local.clip(file.window_start_us - _US_PER_DAY, file.window_end_us).alias("_ts_axis"))
+    ts = pl.col(axis)
+    raw = raw.with_columns(ts.clip(file.window_start_us - _US_PER_DAY, file.window_end_us).alias("_ts_axis"))
     time_reason = pl.coalesce(
         pl.when(pl.col("_blank")).then(pl.lit("blank_line")),
-        pl.when(pl.col("_raw_ts_local_us").is_null()).then(pl.lit("missing_timestamp")),
-        _integer_problem("ts_local_us"),
-        pl.when((ts_local < file.window_start_us) | (ts_local >= file.window_end_us)).then(
-            pl.lit("outside_file_window")
-        ),
+        pl.when(pl.col(f"_raw_{axis}").is_null()).then(pl.lit("missing_timestamp")),
+        pl.col(f"_problem_{axis}"),
+        pl.when((ts < file.window_start_us) | (ts >= file.window_end_us)).then(pl.lit("outside_file_window")),
     )
-    reason = pl.coalesce(
-        time_reason,
-        pl.when(pl.col("_raw_ts_exch_us").is_null()).then(pl.lit("missing_exchange_timestamp")),
-        _integer_problem("ts_exch_us"),
-        pl.when(pl.col("exchange").ne_missing(exchange)).then(pl.lit("exchange_mismatch")),
-        pl.when(pl.col("symbol").is_null()).then(pl.lit("missing_symbol")),
-        *[pl.col(f"_problem_{c}") for c in exact_cols],
-    )
+    structural = [time_reason]
+    if exchange is not None and "exchange" in spec.names:
+        structural.append(pl.when(pl.col("exchange").ne_missing(exchange)).then(pl.lit("exchange_mismatch")))
+    if "symbol" in spec.names:
+        structural.append(pl.when(pl.col("symbol").is_null()).then(pl.lit("missing_symbol")))
+    structural += [pl.col(f"_problem_{c}") for c in converted if c != axis]
+    structural += [
+        pl.when(pl.col(c.name).is_null()).then(pl.lit(f"missing_value:{c.name}"))
+        for c in sources
+        if not c.nullable and c.length is None and c.name not in (axis, "exchange", "symbol")
+    ]
     return raw.with_columns(
-        reason.alias(REASON),
+        pl.coalesce(structural).alias(REASON),
         time_reason.is_not_null().alias("_timeless"),
         pl.lit(_file_id(file), dtype=pl.Int64).alias("file_id"),
         # rows outside the file window are quarantined by their home partition whatever their date;
         # clipping keeps absurd timestamps away from the timezone conversion (it panics past ~2232)
         trading_date_expr("_ts_axis", timezone).alias("date"),
-    ).drop([f"_problem_{c}" for c in exact_cols] + ["_ts_axis", "_blank"])
+    ).drop([f"_problem_{c}" for c in converted] + ["_ts_axis", "_blank"])
 
 
-def _integer_problem(col: str) -> pl.Expr:
-    """Raw text present but the Int64 cast failed (not an integer, or it overflows)."""
-    return pl.when(pl.col(f"_raw_{col}").is_not_null() & pl.col(col).is_null()).then(pl.lit(f"not_an_integer:{col}"))
+def _complete(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile) -> pl.DataFrame:
+    """Add the nullable source columns a vendor does not supply (as null); a missing required one is a bug."""
+    missing = [c for c in spec.source_columns if c.name not in frame.columns]
+    required = [c.name for c in missing if not c.nullable]
+    if required:
+        raise ValueError(f"{file.vendor} plugin staged {file.rel_path} without required column(s) {required}")
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c.name) for c in missing)
+
+
+def _convert(text: pl.Series, col: ColumnSpec) -> tuple[pl.Series, pl.Series]:
+    """(typed values, problem reason or null) of one staged text column, by its declared dtype."""
+    name, dtype = col.name, col.dtype
+    if isinstance(dtype, pl.List):
+        return parse_exact_list(text, col.length or 0, dtype.inner)  # type: ignore[arg-type]
+    if isinstance(dtype, pl.Decimal):
+        return parse_exact(text, dtype)
+    frame = text.to_frame()
+    if dtype == pl.Int64:
+        value = frame.select(integer(name)).to_series()
+        reason = f"not_an_integer:{name}"
+    elif dtype == pl.Float64:
+        value = text.cast(pl.Float64, strict=False)
+        reason = f"not_a_number:{name}"
+    elif dtype == pl.Boolean:
+        value = text.str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
+        reason = f"not_a_boolean:{name}"
+    else:
+        raise TypeError(f"column {name}: no conversion from vendor text to {dtype}")
+    problem = pl.select(
+        pl.when(pl.lit(text).is_not_null() & pl.lit(value).is_null()).then(pl.lit(reason)).otherwise(None)
+    ).to_series()
+    return value.alias(name), problem.alias(name)
 
 
 def _empty_as_null(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
@@ -225,20 +212,37 @@ def _empty_as_null(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).replace("", None) for c, empty in zip(cols, has_empty, strict=True) if empty)
 
 
-def _apply_rules(rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame) -> pl.DataFrame:
+def _apply_rules(rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame | None) -> pl.DataFrame:
     """Table value rules, then point-in-time symbol resolution for rows still valid."""
-    rules = TABLE_RULES[spec.name]()
-    rows = rows.with_columns(pl.coalesce(pl.col(REASON), _first_failure(rules)).alias(REASON))
-    ids = resolve_symbol_ids(rows.select("exchange", "symbol", "ts_local_us"), dim_symbol)
+    rows = rows.with_columns(pl.coalesce(pl.col(REASON), first_failure(rules_for(spec))).alias(REASON))
+    if "symbol_id" not in spec.names:
+        return rows
+    assert dim_symbol is not None, f"{spec.name} resolves symbols but no dim_symbol was given"
+    axis = spec.time_axis
+    ids = resolve_symbol_ids(rows.select("exchange", "symbol", axis), dim_symbol, ts_col=axis)
     rows = rows.with_columns(ids.alias("symbol_id"))
     missing = pl.col("symbol_id").is_null() & pl.col(REASON).is_null()
-    return rows.with_columns(
+    rows = rows.with_columns(
         pl.when(missing).then(pl.lit("missing_pit_symbol")).otherwise(pl.col(REASON)).alias(REASON)
     )
+    if "underlying_symbol_id" in spec.names:
+        rows = rows.with_columns(_underlying_ids(rows, dim_symbol, axis).alias("underlying_symbol_id"))
+    return rows
+
+
+def _underlying_ids(rows: pl.DataFrame, dim_symbol: pl.DataFrame, axis: str) -> pl.Series:
+    """The underlying's symbol_id at the row's time: dim_symbol.underlying of the option's version,
+    else the row's own underlying_index; null when neither names an instrument of the exchange."""
+    declared = dim_symbol.select("symbol_id", pl.col("underlying").alias("_declared"))
+    keys = rows.select("symbol_id", "exchange", "underlying_index", axis).join(
+        declared, on="symbol_id", how="left", maintain_order="left"
+    )
+    lookup = keys.select("exchange", pl.coalesce("_declared", "underlying_index").alias("symbol"), axis)
+    return resolve_symbol_ids(lookup, dim_symbol, ts_col=axis)
 
 
 def _quarantine_rows(
-    bad: pl.DataFrame, spec: TableSpec, file: BronzeFile, date: dt.date, exchange: str
+    bad: pl.DataFrame, spec: TableSpec, file: BronzeFile, date: dt.date, exchange: str | None
 ) -> pl.DataFrame:
     if bad.is_empty():
         return QUARANTINE.empty()
@@ -251,13 +255,13 @@ def _quarantine_rows(
     return bad.select(
         pl.lit(spec.name).alias("table_name"),
         pl.lit(date).alias("date"),
-        pl.lit(exchange).alias("exchange"),
+        pl.lit(exchange or NO_EXCHANGE).alias("exchange"),
         pl.lit(_file_id(file), dtype=pl.Int64).alias("file_id"),
         pl.col("file_line").cast(pl.Int64),
         pl.lit(file.rel_path).alias("bronze_path"),
         pl.col(REASON).alias("reason"),
         detail.alias("detail"),
-        pl.col("symbol"),
-        pl.col("ts_local_us"),
+        pl.col("symbol") if "symbol" in spec.names else pl.lit(None, dtype=pl.String).alias("symbol"),
+        pl.col(spec.time_axis).alias("ts_axis_us"),
         raw.struct.json_encode().alias("raw"),
     ).cast(QUARANTINE.polars_schema)  # type: ignore[arg-type]

@@ -8,7 +8,12 @@ instead of being kept in a second table that could drift from it.
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from pointline.ids import file_id
 from vendors.base import VendorPlugin
@@ -24,9 +29,22 @@ def bronze_line(plugins: list[VendorPlugin], bronze_root: Path, fid: int, line: 
     path = bronze_files_by_id(plugins, bronze_root).get(fid)
     if path is None:
         raise KeyError(f"no Bronze file under {bronze_root} has file_id {fid}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
+    with _open_text(path) as fh:
         for number, text in enumerate(fh, start=1):
             if number == line:
                 return text.rstrip("\n")
     raise KeyError(f"{path} has fewer than {line} lines")
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[IO[str]]:
+    """The decompressed text of a Bronze file: plain, gzip or a single-member zip (e.g. Binance Vision)."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            yield fh
+    elif path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
+            yield io.TextIOWrapper(member, encoding="utf-8")
+    else:
+        with open(path, encoding="utf-8") as fh:
+            yield fh

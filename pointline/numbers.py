@@ -4,12 +4,15 @@ Why Decimal(38, 9) and not scaled Int64 or per-symbol increments: see
 docs/decisions/0001-exact-numbers.md. In short: 29 integer digits hold a 1e12-token trade
 and any real notional, 9 fractional digits hold every crypto and equity tick we know of,
 parsing is from the text (never through a float), and the encoding needs no dim_symbol
-join. Polars' own decimal parser silently truncates extra fractional digits and accepts
-exponents, so text is checked against `EXACT_PATTERN` first: a value it cannot store
-exactly is quarantined, never rounded.
+join. Polars' own decimal parser silently truncates extra fractional digits, so text is
+checked against `EXACT_PATTERN` first: a value it cannot store exactly is quarantined, never
+rounded. Exponent notation (`1.2e-7`, which JavaScript-based vendors such as Tardis print for
+small numbers) is expanded exactly to plain digits before the check.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import polars as pl
 
@@ -19,24 +22,39 @@ EXACT = pl.Decimal(PRECISION, SCALE)
 # Rates (funding) carry more fractional digits than prices: Decimal(38, 18), same rules.
 RATE = pl.Decimal(PRECISION, 18)
 
-# Optional minus, at most PRECISION-SCALE integer digits, optional fraction of at most SCALE
-# digits. No exponent, no spaces, no thousands separators.
-EXACT_PATTERN = rf"^-?[0-9]{{1,{PRECISION - SCALE}}}(\.[0-9]{{1,{SCALE}}})?$"
 _DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
+_EXPONENT_TEXT = r"^-?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]{1,3}$"
 INTEGER_PATTERN = r"^-?[0-9]+$"
 
 
-def exact_number(col: str) -> pl.Expr:
-    """Text column -> Decimal(38, 9); null for empty text and for text that is not exact."""
+def exact_pattern(dtype: pl.Decimal = EXACT) -> str:
+    """Optional minus, at most precision-scale integer digits, at most scale fractional digits.
+
+    No exponent, no spaces, no thousands separators: anything else is not exact text.
+    """
+    scale = dtype.scale or 0
+    return rf"^-?[0-9]{{1,{(dtype.precision or PRECISION) - scale}}}(\.[0-9]{{1,{scale}}})?$"
+
+
+EXACT_PATTERN = exact_pattern(EXACT)
+
+
+def exact_number(col: str, dtype: pl.Decimal = EXACT) -> pl.Expr:
+    """Text column -> Decimal; null for empty text and for text that is not exact (plain digits only)."""
     text = pl.col(col)
-    return pl.when(text.str.contains(EXACT_PATTERN)).then(text.str.to_decimal(scale=SCALE)).otherwise(None).cast(EXACT)
+    return (
+        pl.when(text.str.contains(exact_pattern(dtype)))
+        .then(text.str.to_decimal(scale=dtype.scale))
+        .otherwise(None)
+        .cast(dtype)
+    )
 
 
-def number_problem(col: str) -> pl.Expr:
+def number_problem(col: str, dtype: pl.Decimal = EXACT) -> pl.Expr:
     """Why a non-empty text value cannot be stored exactly, or null when it can (or is empty)."""
     text = pl.col(col)
     return (
-        pl.when(text.is_null() | (text == "") | text.str.contains(EXACT_PATTERN))
+        pl.when(text.is_null() | (text == "") | text.str.contains(exact_pattern(dtype)))
         .then(pl.lit(None, dtype=pl.String))
         .when(text.str.contains(_DECIMAL_TEXT))
         .then(pl.lit(f"not_exact:{col}"))
@@ -55,7 +73,25 @@ def decode(col: str | pl.Expr) -> pl.Expr:
     return expr.cast(pl.Float64)
 
 
-def parse_exact(text: pl.Series) -> tuple[pl.Series, pl.Series]:
+def _plain(text: str) -> str:
+    """`1.25e-7` -> `0.000000125`, exactly (decimal arithmetic, never a float)."""
+    return format(Decimal(text), "f")
+
+
+def expand_exponents(text: pl.Series) -> pl.Series:
+    """Rewrite exponent-notation values as plain decimal text; other values are untouched.
+
+    Only the distinct exponent texts go through Python's Decimal, so a column without any
+    (the usual case) costs one vectorized scan.
+    """
+    has_exponent = text.str.contains(_EXPONENT_TEXT)
+    if not has_exponent.any():
+        return text
+    forms = text.filter(has_exponent).unique()
+    return text.replace(forms, [_plain(t) for t in forms.to_list()])
+
+
+def parse_exact(text: pl.Series, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, pl.Series]:
     """(Decimal values, problem reasons) of a text column, as `exact_number` and `number_problem`.
 
     Prices and sizes sit on tick and lot grids, so their texts repeat: a 2M-row trades file
@@ -63,13 +99,33 @@ def parse_exact(text: pl.Series) -> tuple[pl.Series, pl.Series]:
     distinct text and are gathered back, which is several times cheaper than per row.
     """
     name = text.name
+    text = expand_exponents(text)
     distinct = text.drop_nulls().unique(maintain_order=True)
     if distinct.len() * 4 > text.len():
-        both = text.to_frame().select(exact_number(name), number_problem(name).alias("_problem"))
+        both = text.to_frame().select(exact_number(name, dtype), number_problem(name, dtype).alias("_problem"))
         return both[name], both["_problem"].alias(name)
     parsed = distinct.to_frame().select(
-        pl.col(name).alias("_text"), exact_number(name).alias("_value"), number_problem(name).alias("_problem")
+        pl.col(name).alias("_text"),
+        exact_number(name, dtype).alias("_value"),
+        number_problem(name, dtype).alias("_problem"),
     )
     positions = pl.int_range(distinct.len(), eager=True, dtype=pl.UInt32)
     index = text.replace_strict(distinct, positions, default=None, return_dtype=pl.UInt32)  # null text -> null
     return parsed["_value"].gather(index).alias(name), parsed["_problem"].gather(index).alias(name)
+
+
+def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, pl.Series]:
+    """A List(String) column of exactly `length` elements -> (List(Decimal), first problem per row).
+
+    The lists are flattened, parsed like a scalar column (per distinct text) and folded back:
+    book levels repeat their prices across snapshots, so this is as cheap as a flat column.
+    """
+    name = text.name
+    lengths = text.list.len()
+    if text.null_count() or (lengths != length).any():
+        raise ValueError(f"{name}: every row must hold a list of exactly {length} elements")
+    flat = text.explode().alias(name).replace("", None)
+    values, problems = parse_exact(flat, dtype)
+    folded = values.reshape((-1, length)).cast(pl.List(dtype)).alias(name)
+    first_problem = problems.reshape((-1, length)).cast(pl.List(pl.String)).list.drop_nulls().list.first()
+    return folded, first_problem.alias(name)

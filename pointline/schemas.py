@@ -258,7 +258,12 @@ DERIVATIVE_TICKER = TableSpec(
         _c("index_price", EXACT, "Underlying index price.", nullable=True),
         _c("mark_price", EXACT, "Mark price used for margining.", nullable=True),
         _c("open_interest", EXACT, "Open interest in the venue's contract unit.", nullable=True),
-        _c("funding_rate", RATE, "Current funding rate (fraction per funding interval), exact to 18 digits.", nullable=True),
+        _c(
+            "funding_rate",
+            RATE,
+            "Current funding rate (fraction per funding interval), exact to 18 digits.",
+            nullable=True,
+        ),
         _c(
             "predicted_funding_rate",
             RATE,
@@ -328,7 +333,10 @@ OPTIONS_CHAIN = TableSpec(
         _c("mark_price", EXACT, "Mark price.", nullable=True),
         _c("mark_iv", pl.Float64(), f"Implied volatility of the mark price; {_GREEK}.", nullable=True),
         _c("underlying_price", EXACT, "Price of the underlying.", nullable=True),
-        *(_c(g, pl.Float64(), f"Option {g}; {_GREEK}.", nullable=True) for g in ("delta", "gamma", "vega", "theta", "rho")),
+        *(
+            _c(g, pl.Float64(), f"Option {g}; {_GREEK}.", nullable=True)
+            for g in ("delta", "gamma", "vega", "theta", "rho")
+        ),
         *_lineage(),
     ),
     partition_by=("date", "exchange"),
@@ -405,7 +413,12 @@ DIM_ASSET_STATS = TableSpec(
         _c("market_cap_usd", pl.Float64(), "Market capitalisation in USD.", nullable=True),
         _c("fully_diluted_valuation_usd", pl.Float64(), "Fully diluted valuation in USD.", nullable=True),
         _c("price_usd", pl.Float64(), "Price in USD at the vendor's last update.", nullable=True),
-        _c("vendor_updated_us", pl.Int64(), "The vendor's last-update time of the record, UTC microseconds.", nullable=True),
+        _c(
+            "vendor_updated_us",
+            pl.Int64(),
+            "The vendor's last-update time of the record, UTC microseconds.",
+            nullable=True,
+        ),
         _c("snapshot_ts_us", pl.Int64(), "When the snapshot was fetched, UTC microseconds; the time axis."),
         _c("source", pl.String(), "Vendor name."),
         *_lineage(),

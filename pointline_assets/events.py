@@ -1,12 +1,17 @@
-"""Silver event tables fed by vendor plugins: trades and quotes (one factory, one asset each).
+"""Tables fed row by row from vendor files: the Silver event tables (trades, quotes, books,
+tickers, liquidations, options, klines, ...) and daily vendor snapshots such as dim_asset_stats.
+One factory, one asset per table in the schema registry.
 
-Each asset materializes one (date, exchange) partition: it reads every Bronze file that may
-hold rows of that exchange-local day, parses, validates, resolves symbol_id point-in-time,
-quarantines what fails and overwrites exactly that partition (see pointline.pipeline).
-Checks run against what was stored and ride along with the materialization.
+Each asset materializes one partition, (date, exchange) or just date for tables that are not
+exchange-scoped: it reads every Bronze file that may hold rows of that exchange-local day,
+parses, validates, resolves symbol_id point-in-time, quarantines what fails and overwrites
+exactly that partition (see pointline.pipeline). Checks run against what was stored and ride
+along with the materialization.
 """
 
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
+
+import datetime as dt
 
 from dagster import (
     AssetCheckResult,
@@ -22,26 +27,29 @@ from dagster import (
     asset,
 )
 
+from pointline.checks import CHECKS, check_stored_partition, checks_for
 from pointline.config import settings
-from pointline.pipeline import (
-    CHECKS,
-    PartitionInputError,
-    PartitionReport,
-    check_stored_partition,
-    checks_for,
-    ingest_partition,
-)
-from pointline.schemas import get_table_spec
+from pointline.pipeline import PartitionInputError, PartitionReport, ingest_partition
+from pointline.schemas import TABLES, TableSpec, get_table_spec, kline_spec
 from pointline_assets.bronze import vendors_feeding
 from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.metadata import iso_us, markdown_table, table_schema
-from pointline_assets.partitions import event_partitions, split_partition_key
+from pointline_assets.partitions import daily_partitions, event_partitions, split_partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.base import BronzeFileError
 
 # Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
-EVENT_CODE_VERSION = "events-1"
+EVENT_CODE_VERSION = "events-2"
+
+
+def is_exchange_scoped(spec: TableSpec) -> bool:
+    return "exchange" in spec.partition_by
+
+
+def _upstream(spec: TableSpec) -> list:
+    dims = [dim_exchange] if is_exchange_scoped(spec) else []
+    return dims + ([dim_symbol] if "symbol_id" in spec.names else [])
 
 
 def build_event_asset(table: str) -> AssetsDefinition:
@@ -49,10 +57,10 @@ def build_event_asset(table: str) -> AssetsDefinition:
 
     @asset(
         name=table,
-        partitions_def=event_partitions,
-        group_name="silver",
+        partitions_def=event_partitions if is_exchange_scoped(spec) else daily_partitions,
+        group_name="silver" if spec.kind == "event" else "dimensions",
         code_version=EVENT_CODE_VERSION,
-        deps=[dim_exchange, dim_symbol, *vendors_feeding(table)],
+        deps=[*_upstream(spec), *vendors_feeding(table)],
         description=spec.description,
         metadata={
             "dagster/column_schema": table_schema(spec),
@@ -68,7 +76,10 @@ def build_event_asset(table: str) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
     )
     def _event_asset(context: AssetExecutionContext, lake: LakeResource, vendors: VendorsResource) -> MaterializeResult:
-        date, exchange = split_partition_key(context.partition_key)
+        if is_exchange_scoped(spec):
+            date, exchange = split_partition_key(context.partition_key)
+        else:
+            date, exchange = dt.date.fromisoformat(context.partition_key), None
         store = lake.lake()
         try:
             report = ingest_partition(
@@ -84,7 +95,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
             raise Failure(description=str(exc)) from exc
         checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
         context.log.info(
-            f"{table} {date}|{exchange}: read {report.build.rows_read}, wrote {report.rows_written}, "
+            f"{table} {context.partition_key}: read {report.build.rows_read}, wrote {report.rows_written}, "
             f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
         )
         return MaterializeResult(
@@ -107,7 +118,8 @@ def build_event_asset(table: str) -> AssetsDefinition:
 
 def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
     silver = report.build.silver
-    ts = silver["ts_local_us"] if silver.height else None
+    spec = get_table_spec(report.table)
+    ts = silver[spec.time_axis] if silver.height else None
     return {
         "dagster/row_count": report.rows_written,
         "dagster/uri": uri,
@@ -119,7 +131,8 @@ def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
             [{"path": f.rel_path, "size": f.size, "sha256": f.sha256} for f in report.files]
         ),
         "file_accounting": MetadataValue.json([vars(a) for a in report.build.files]),
-        "symbols": silver["symbol_id"].n_unique() if silver.height else 0,
+        "shadowed_sources": ", ".join(report.shadowed) or "-",
+        "symbols": silver[_key_column(spec)].n_unique() if silver.height else 0,
         "time_min": iso_us(ts.min() if ts is not None else None) or "",
         "time_max": iso_us(ts.max() if ts is not None else None) or "",
         "delta_version": report.delta_version,
@@ -128,5 +141,20 @@ def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
     }
 
 
-EVENT_TABLES = ("trades", "quotes")
-trades, quotes = (build_event_asset(table) for table in EVENT_TABLES)
+def _key_column(spec: TableSpec) -> str:
+    return "symbol_id" if "symbol_id" in spec.names else spec.sort_by[0]
+
+
+def row_fed_tables() -> tuple[str, ...]:
+    """Every table vendors feed row by row: the registry's event tables (klines: the intervals
+    config/lake.toml asks for) and the daily snapshot tables."""
+    fixed = [n for n, t in TABLES.items() if t.kind == "event" and not n.startswith("kline_")]
+    klines = [kline_spec(i).name for i in settings().kline_intervals]
+    return (*fixed, *klines, "dim_asset_stats")
+
+
+EVENT_TABLES = row_fed_tables()
+EVENT_ASSETS: dict[str, AssetsDefinition] = {table: build_event_asset(table) for table in EVENT_TABLES}
+EXCHANGE_SCOPED_TABLES = tuple(t for t in EVENT_TABLES if is_exchange_scoped(get_table_spec(t)))
+DAILY_TABLES = tuple(t for t in EVENT_TABLES if t not in EXCHANGE_SCOPED_TABLES)
+trades, quotes = EVENT_ASSETS["trades"], EVENT_ASSETS["quotes"]

@@ -23,7 +23,6 @@ import polars as pl
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetKey,
-    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -35,8 +34,10 @@ from dagster import (
 from pointline.config import config_dir, load_exchanges, settings
 from pointline.lake import Lake
 from pointline.pipeline import MISSING_SYMBOL, sha256_file
+from pointline.schemas import get_table_spec
 from pointline.trading_day import dates_overlapping
-from pointline_assets.events import EVENT_TABLES
+from pointline_assets.events import EVENT_TABLES, is_exchange_scoped
+from pointline_assets.jobs import ALL_JOBS, daily_job, dimensions_job, silver_job
 from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
@@ -126,7 +127,7 @@ def _partitions_to_heal(lake: Lake) -> dict[str, set[str]]:
     name="bronze_sensor",
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    target=AssetSelection.assets("dim_exchange", "dim_symbol", *EVENT_TABLES),
+    jobs=ALL_JOBS,
     description="Watches the Bronze root and requests exactly the partitions that new or changed files feed.",
 )
 def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors: VendorsResource):
@@ -143,7 +144,11 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     config_hash = sha256_file(config_dir() / "exchanges.csv")
     if config_hash != cursor.exchanges_config:
         run_requests.append(
-            RunRequest(run_key=f"dim_exchange:{config_hash}:{cursor.tick}", asset_selection=[AssetKey("dim_exchange")])
+            RunRequest(
+                run_key=f"dim_exchange:{config_hash}:{cursor.tick}",
+                job_name=dimensions_job.name,
+                asset_selection=[AssetKey("dim_exchange")],
+            )
         )
         cursor.exchanges_config = config_hash
         cursor.waiting_for["dim_exchange"] = now
@@ -153,7 +158,11 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     ref_hash = _references_fingerprint(references)
     if ref_hash != cursor.references:
         run_requests.append(
-            RunRequest(run_key=f"dim_symbol:{ref_hash}:{cursor.tick}", asset_selection=[AssetKey("dim_symbol")])
+            RunRequest(
+                run_key=f"dim_symbol:{ref_hash}:{cursor.tick}",
+                job_name=dimensions_job.name,
+                asset_selection=[AssetKey("dim_symbol")],
+            )
         )
         cursor.references = ref_hash
         cursor.waiting_for["dim_symbol"] = now
@@ -172,7 +181,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         for plugin in vendors.plugins()
         for f in plugin.discover(bronze_root)
         for dtype, table in plugin.routes().items()
-        if f.data_type == dtype
+        if f.data_type == dtype and table in EVENT_TABLES  # e.g. kline intervals not configured as tables
     ]
     unique_files = sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path)
     changed, entries, more = _changed(unique_files, cursor.files, HASH_BUDGET_BYTES)
@@ -190,18 +199,19 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
     for f, table in routed:
         if f.rel_path not in changed_paths:
             continue
-        if f.exchange not in timezones:
+        scoped = is_exchange_scoped(get_table_spec(table))
+        if scoped and f.exchange not in timezones:
             context.log.warning(f"{f.rel_path}: exchange {f.exchange!r} is not in config/exchanges.csv; skipped")
             entries.pop(f.rel_path, None)  # re-evaluate once the exchange is added
             continue
-        for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange]):
+        for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange] if scoped else "UTC"):
             if date > last_day:  # its day has no partition yet: look again on a later tick
                 entries.pop(f.rel_path, None)
                 continue
             if date < first_day:
                 context.log.warning(f"{f.rel_path}: {date} is before the lake's first partition {first_day}; skipped")
                 continue
-            key = str(partition_key(date, f.exchange))
+            key = str(partition_key(date, f.exchange)) if scoped else date.isoformat()
             by_partition[key].add(table)
             digests[key].append(entries[f.rel_path][2])
     cursor.files.update(entries)
@@ -213,6 +223,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         run_requests.append(
             RunRequest(
                 run_key=run_key,
+                job_name=silver_job.name if "|" in key else daily_job.name,
                 partition_key=key,
                 asset_selection=[AssetKey(t) for t in sorted(by_partition[key])],
                 tags={"pointline/trigger": "bronze_sensor"},

@@ -57,6 +57,9 @@ def _file(exchange: str, start_us: int) -> BronzeFile:
     )
 
 
+STAGED_TRADES = ["exchange", "symbol", "ts_local_us", "ts_exch_us", "trade_id", "side", "price", "qty"]
+
+
 def _staged(exchange: str, local_ts: list[str], exchanges: list[str | None] | None = None) -> pl.DataFrame:
     n = len(local_ts)
     return pl.DataFrame(
@@ -71,7 +74,8 @@ def _staged(exchange: str, local_ts: list[str], exchanges: list[str | None] | No
             "qty": ["100"] * n,
             "file_line": list(range(2, n + 2)),
         },
-        schema={**{c.name: pl.String for c in TRADES.source_columns}, "file_line": pl.Int64},
+        # nullable source columns a vendor lacks (the equity columns) are left out, as the contract allows
+        schema={**dict.fromkeys(STAGED_TRADES, pl.String), "file_line": pl.Int64},
     )
 
 

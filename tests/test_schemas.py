@@ -70,12 +70,12 @@ def test_docs_schemas_md_is_current():
 
 
 def test_parse_exact_per_distinct_text_equals_per_row():
-    from pointline.numbers import exact_number, number_problem, parse_exact
+    from pointline.numbers import exact_number, expand_exponents, number_problem, parse_exact
 
     texts = ["1.5", "0.1234567891", "abc", None, "1e5", "-3", "2.000000001", "1.5", None, "7"] * 30
     s = pl.Series("price", texts)
     value, problem = parse_exact(s)
-    expected = s.to_frame().select(exact_number("price"), number_problem("price").alias("p"))
+    expected = expand_exponents(s).to_frame().select(exact_number("price"), number_problem("price").alias("p"))
     assert value.to_list() == expected["price"].to_list()
     assert problem.to_list() == expected["p"].to_list()
     assert problem.to_list()[:7] == [
@@ -83,7 +83,29 @@ def test_parse_exact_per_distinct_text_equals_per_row():
         "not_exact:price",
         "not_a_number:price",
         None,
-        "not_a_number:price",
+        None,  # 1e5: exponent notation is expanded exactly to 100000
         None,
         None,
     ]
+    assert value.to_list()[4] == Decimal("100000")
+
+
+def test_exponent_notation_is_expanded_exactly_never_through_a_float():
+    """JavaScript-based vendors print small numbers as 1.2e-7; those are exact values, not garbage."""
+    from pointline.numbers import RATE, parse_exact
+
+    s = pl.Series("rate", ["1.2e-7", "-3.5E+2", "1e-10", "0.1e1", "2e-19", "1e+30", "1.5e", "e5"])
+    value, problem = parse_exact(s)
+    assert value.to_list()[:3] == [Decimal("0.00000012"), Decimal("-350"), None]
+    assert problem.to_list() == [
+        None,
+        None,
+        "not_exact:rate",  # 10 fractional digits do not fit scale 9: quarantined, never rounded
+        None,
+        "not_exact:rate",
+        "not_exact:rate",  # 31 integer digits
+        "not_a_number:rate",
+        "not_a_number:rate",
+    ]
+    rate_value, rate_problem = parse_exact(s, RATE)
+    assert rate_value.to_list()[2] == Decimal("1E-10") and rate_problem.to_list()[2] is None

@@ -20,18 +20,75 @@ from pathlib import Path
 
 import polars as pl
 
-from pointline.schemas import get_table_spec
+from pointline.schemas import BOOK_LEVELS, get_table_spec
 from vendors.base import BronzeFileError
 from vendors.tardis.common import is_gzip
 
-ROUTES: dict[str, str] = {"trades": "trades", "quotes": "quotes"}
+# Tardis data type -> Silver table. book_snapshot_5 lands in book_snapshot_25, null-padded.
+ROUTES: dict[str, str] = {
+    "trades": "trades",
+    "quotes": "quotes",
+    "book_snapshot_25": "book_snapshot_25",
+    "book_snapshot_5": "book_snapshot_25",
+    "incremental_book_L2": "orderbook_updates",
+    "derivative_ticker": "derivative_ticker",
+    "liquidations": "liquidations",
+    "options_chain": "options_chain",
+}
+BOOK_DEPTH = {"book_snapshot_25": 25, "book_snapshot_5": 5}
 
-# Header columns each table needs, in the Tardis order.
+# Header columns each data type needs, in the Tardis order.
 _COMMON = ("exchange", "symbol", "timestamp", "local_timestamp")
+
+
+def _book_header(depth: int) -> tuple[str, ...]:
+    return tuple(
+        f"{side}[{i}].{field}" for i in range(depth) for side in ("asks", "bids") for field in ("price", "amount")
+    )
+
+
+_OPTIONS_VALUES = (
+    "type",
+    "expiration",
+    "open_interest",
+    "last_price",
+    "bid_price",
+    "bid_amount",
+    "bid_iv",
+    "ask_price",
+    "ask_amount",
+    "ask_iv",
+    "mark_price",
+    "mark_iv",
+    "underlying_index",
+    "underlying_price",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "rho",
+)
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "trades": (*_COMMON, "id", "side", "price", "amount"),
     "quotes": (*_COMMON, "bid_price", "bid_amount", "ask_price", "ask_amount"),
+    "book_snapshot_25": (*_COMMON, *_book_header(25)),
+    "book_snapshot_5": (*_COMMON, *_book_header(5)),
+    "incremental_book_L2": (*_COMMON, "is_snapshot", "side", "price", "amount"),
+    "derivative_ticker": (
+        *_COMMON,
+        "funding_timestamp",
+        "funding_rate",
+        "predicted_funding_rate",
+        "open_interest",
+        "last_price",
+        "index_price",
+        "mark_price",
+    ),
+    "liquidations": (*_COMMON, "id", "side", "price", "amount"),
+    # the strike is `strike_price` in the files and `strike` in some Tardis docs: either is accepted
+    "options_chain": (*_COMMON, *_OPTIONS_VALUES),
 }
+STRIKE_COLUMNS = ("strike_price", "strike")
 
 
 def _non_empty(name: str) -> pl.Expr:
@@ -40,16 +97,11 @@ def _non_empty(name: str) -> pl.Expr:
 
 
 def _lower(expr: pl.Expr) -> pl.Expr:
-    """Side: the contract's values are lowercase (buy, sell, unknown)."""
-    return expr.str.to_lowercase()
-
-
-def _trim_lower(expr: pl.Expr) -> pl.Expr:
-    """Exchange: must equal the dim_exchange key whatever the file's spelling."""
+    """Enumerations (side, option type): the contract's values are lowercase."""
     return expr.str.strip_chars().str.to_lowercase()
 
 
-def _normalized(raw: pl.DataFrame, name: str, normalize: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+def _normalized(raw: pl.DataFrame, name: str, normalize: Callable[[pl.Expr], pl.Expr] = _lower) -> pl.Expr:
     """Normalize a low-cardinality text column through its distinct values.
 
     exchange and side hold a handful of values per file; normalizing those and replacing
@@ -63,10 +115,15 @@ def _normalized(raw: pl.DataFrame, name: str, normalize: Callable[[pl.Expr], pl.
     return pl.col(name).replace(changed[name], changed["_new"])
 
 
+def _or_null(name: str) -> pl.Expr:
+    """Empty text as null (ids that Tardis leaves empty when the venue gives none)."""
+    return pl.when(_non_empty(name)).then(pl.col(name)).otherwise(None)
+
+
 def _common_exprs(raw: pl.DataFrame) -> dict[str, pl.Expr]:
     """Columns every Tardis event table shares."""
     return {
-        "exchange": _normalized(raw, "exchange", _trim_lower),
+        "exchange": _normalized(raw, "exchange"),
         "symbol": pl.col("symbol"),
         "ts_local_us": pl.col("local_timestamp"),
         # Tardis: "timestamp ... falls back to local_timestamp when the exchange gives none".
@@ -74,43 +131,102 @@ def _common_exprs(raw: pl.DataFrame) -> dict[str, pl.Expr]:
     }
 
 
-def _table_exprs(table: str, raw: pl.DataFrame) -> dict[str, pl.Expr]:
-    """Output column -> expression over the raw Tardis columns."""
-    if table == "trades":
-        specific = {
-            "trade_id": pl.when(_non_empty("id")).then(pl.col("id")).otherwise(None),
-            "side": _normalized(raw, "side", _lower),
+def _levels(side: str, field: str, depth: int) -> pl.Expr:
+    """One book side's prices or amounts as a 25-element list, best level first, null-padded."""
+    present = [_or_null(f"{side}[{i}].{field}") for i in range(depth)]
+    padding = [pl.lit(None, dtype=pl.String)] * (BOOK_LEVELS - depth)
+    return pl.concat_list([*present, *padding])
+
+
+def _book_exprs(depth: int) -> dict[str, pl.Expr]:
+    return {
+        "depth": pl.lit(str(depth)),
+        "bid_prices": _levels("bids", "price", depth),
+        "bid_qtys": _levels("bids", "amount", depth),
+        "ask_prices": _levels("asks", "price", depth),
+        "ask_qtys": _levels("asks", "amount", depth),
+    }
+
+
+def _options_exprs(raw: pl.DataFrame) -> dict[str, pl.Expr]:
+    strike = next(c for c in STRIKE_COLUMNS if c in raw.columns)
+    same = ("open_interest", "last_price", "bid_price", "bid_iv", "ask_price", "ask_iv", "mark_price", "mark_iv")
+    greeks = ("underlying_index", "underlying_price", "delta", "gamma", "vega", "theta", "rho")
+    return {
+        "option_type": _normalized(raw, "type"),
+        "strike": pl.col(strike),
+        "expiry_us": pl.col("expiration"),
+        **{c: pl.col(c) for c in (*same, *greeks)},
+        "bid_qty": pl.col("bid_amount"),
+        "ask_qty": pl.col("ask_amount"),
+    }
+
+
+def _type_exprs(data_type: str, raw: pl.DataFrame) -> dict[str, pl.Expr]:
+    """Silver column -> expression over the raw Tardis columns of one data type."""
+    if data_type == "trades":
+        return {
+            "trade_id": _or_null("id"),
+            "side": _normalized(raw, "side"),
             "price": pl.col("price"),
             "qty": pl.col("amount"),
         }
-    else:
-        specific = {
+    if data_type == "quotes":
+        return {
             "bid_price": pl.col("bid_price"),
             "bid_qty": pl.col("bid_amount"),
             "ask_price": pl.col("ask_price"),
             "ask_qty": pl.col("ask_amount"),
         }
-    return {**_common_exprs(raw), **specific}
+    if data_type in BOOK_DEPTH:
+        return _book_exprs(BOOK_DEPTH[data_type])
+    if data_type == "incremental_book_L2":
+        return {
+            "is_snapshot": pl.col("is_snapshot"),
+            "side": _normalized(raw, "side"),
+            "price": pl.col("price"),
+            "qty": pl.col("amount"),
+        }
+    if data_type == "derivative_ticker":
+        same = ("last_price", "index_price", "mark_price", "open_interest", "funding_rate", "predicted_funding_rate")
+        return {**{c: pl.col(c) for c in same}, "funding_ts_us": pl.col("funding_timestamp")}
+    if data_type == "liquidations":
+        return {
+            "liq_id": _or_null("id"),
+            "side": _normalized(raw, "side"),
+            "price": pl.col("price"),
+            "qty": pl.col("amount"),
+        }
+    if data_type == "options_chain":
+        return _options_exprs(raw)
+    raise KeyError(f"tardis plugin has no mapping for data type {data_type!r}")
 
 
-def _projection(table: str, raw: pl.DataFrame) -> list[pl.Expr]:
-    """The spec's source columns in spec order; fails loudly if the spec grows a column we do not map."""
-    exprs = _table_exprs(table, raw)
+def _projection(data_type: str, raw: pl.DataFrame) -> list[pl.Expr]:
+    """The spec's source columns in spec order; fails loudly if the spec grows a required column we do not map.
+
+    Nullable columns Tardis has no data for (e.g. the equity `conditions` of trades) are left
+    out: the core fills them with null.
+    """
+    table = ROUTES[data_type]
+    exprs = {**_common_exprs(raw), **_type_exprs(data_type, raw)}
     line = pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
     out: list[pl.Expr] = []
     for col in get_table_spec(table).source_columns:
         if col.name == "file_line":
             out.append(line.alias("file_line"))
         elif col.name in exprs:
-            out.append(exprs[col.name].cast(pl.String).alias(col.name))
-        else:
+            dtype = pl.List(pl.String) if col.length else pl.String
+            out.append(exprs[col.name].cast(dtype).alias(col.name))
+        elif not col.nullable:
             raise KeyError(f"tardis plugin does not supply {table}.{col.name}; update vendors/tardis/csv_reader.py")
     return out
 
 
 # Fail at import, not mid-ingest, when the table specs and this mapping drift apart.
-for _table in ROUTES.values():
-    _projection(_table, pl.DataFrame(schema=dict.fromkeys(REQUIRED_COLUMNS[_table], pl.String)))
+for _data_type in ROUTES:
+    _header = (*REQUIRED_COLUMNS[_data_type], *(("strike_price",) if _data_type == "options_chain" else ()))
+    _projection(_data_type, pl.DataFrame(schema=dict.fromkeys(_header, pl.String)))
 
 
 def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
@@ -120,10 +236,12 @@ def read_table(path: Path, data_type: str, table: str) -> pl.DataFrame:
         target = f"table {routed!r}" if routed else "no event table"
         raise BronzeFileError(path, f"data type {data_type!r} feeds {target}; it cannot be read as {table!r}")
     raw = read_raw(path)
-    check_header(path, raw.columns, REQUIRED_COLUMNS[table])
+    check_header(path, raw.columns, REQUIRED_COLUMNS[data_type])
+    if data_type == "options_chain" and not any(c in raw.columns for c in STRIKE_COLUMNS):
+        check_header(path, raw.columns, ("strike_price",))
     # One contiguous chunk (the reader returns ~130 per 2M rows): every later expression over
     # the staged frame runs several times faster.
-    return raw.select(_projection(table, raw)).rechunk()
+    return raw.select(_projection(data_type, raw)).rechunk()
 
 
 def read_raw(path: Path) -> pl.DataFrame:
