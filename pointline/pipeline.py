@@ -200,6 +200,7 @@ def ingest_partition(
             "holds rows; refusing to empty it (is the Bronze root right?)"
         )
     fingerprints = [FileFingerprint(f.rel_path, f.size, sha256_file(f.path)) for _, f in files]
+    fingerprints += _config_fingerprints({plugin for plugin, _ in files})
     # Read lazily, one file at a time: a file's staged frame is freed once it is built.
     staged = ((f, plugin.read_events(f, table)) for plugin, f in files)
     build = build_partition(spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol)
@@ -210,6 +211,12 @@ def ingest_partition(
         lake.write_partition("quarantine", build.quarantine, quarantine_values)
         delta_version = lake.write_partition(table, build.silver, values)
     return PartitionReport(table, date, exchange, timezone, fingerprints, build, version, delta_version, shadowed)
+
+
+def _config_fingerprints(plugins: set[VendorPlugin]) -> list[FileFingerprint]:
+    """Vendor configuration that shapes the staged rows (the optional `config_files` hook)."""
+    paths = sorted({p for plugin in plugins for p in getattr(plugin, "config_files", list)()})
+    return [FileFingerprint(f"config:{p.name}", p.stat().st_size, sha256_file(p)) for p in paths]
 
 
 def _partition_has_rows(lake: Lake, table: str, values: dict) -> bool:

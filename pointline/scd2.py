@@ -70,6 +70,15 @@ TRACKED: tuple[str, ...] = (
     "amount_increment",
     "contract_multiplier",
     "expiry_us",
+    "underlying",
+    "option_type",
+    "strike",
+    "settlement_type",
+    "settlement_asset",
+    "is_inverse",
+    "contract_month",
+    "isin",
+    "listing_exchange",
 )
 # A snapshot: current attributes per key, no windows (the caller supplies the effective time).
 SNAPSHOT_COLUMNS: tuple[str, ...] = (*NATURAL_KEY, *TRACKED, "source")
@@ -79,9 +88,22 @@ DELISTING_COLUMNS: dict[str, pl.DataType] = {
     "delisted_at_us": pl.Int64(),
 }
 
-_STRING_FIELDS = ("instrument_type", "base_asset", "quote_asset")
-_DECIMAL_FIELDS = ("price_increment", "amount_increment", "contract_multiplier")
+_STRING_FIELDS = (
+    "instrument_type",
+    "base_asset",
+    "quote_asset",
+    "underlying",
+    "option_type",
+    "settlement_type",
+    "settlement_asset",
+    "contract_month",
+    "isin",
+    "listing_exchange",
+)
+_DECIMAL_FIELDS = ("price_increment", "amount_increment", "contract_multiplier", "strike")
 _INT_FIELDS = ("expiry_us",)
+_BOOL_FIELDS = ("is_inverse",)
+_BOOL_TEXT = {"true": True, "false": False}
 _VF, _VU = "valid_from_us", "valid_until_us"
 _MAX_EXAMPLES = 5
 
@@ -143,6 +165,18 @@ def _typed_attributes(df: pl.DataFrame, what: str) -> pl.DataFrame:
             exprs.append(pl.col(c).cast(EXACT).alias(c))
         else:
             raise ValueError(f"{what}: column {c} has type {dtype}; pass decimals as text (floats are not exact)")
+    for c in _BOOL_FIELDS:
+        dtype = df.schema[c]
+        if dtype == pl.String:
+            text = pl.col(c).str.strip_chars().str.to_lowercase()
+            bad = df.filter(pl.col(c).is_not_null() & (pl.col(c) != "") & ~text.is_in(list(_BOOL_TEXT)))
+            n_bad += bad.height
+            problems += [f"{_key_text(r)} field {c}={r[c]!r} (expected true or false)" for r in bad.head(5).to_dicts()]
+            exprs.append(text.replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean).alias(c))
+        elif dtype in (pl.Boolean, pl.Null):
+            exprs.append(pl.col(c).cast(pl.Boolean).alias(c))
+        else:
+            raise ValueError(f"{what}: column {c} has type {dtype}, expected a boolean")
     for c in _INT_FIELDS:
         dtype = df.schema[c]
         if not (dtype.is_integer() or dtype == pl.Null):
@@ -434,7 +468,10 @@ def load_overrides(path: Path | str) -> pl.DataFrame:
     ]
     if problems:
         raise ValueError(f"{path}: {_examples(problems)}")
-    return raw.cast(INSTRUMENT_COLUMNS)
+    return raw.cast({c: t for c, t in INSTRUMENT_COLUMNS.items() if t != pl.Boolean}).with_columns(
+        pl.col(c).str.to_lowercase().replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean)
+        for c in _BOOL_FIELDS
+    )
 
 
 # --------------------------------------------------------------------------- validation

@@ -18,11 +18,17 @@ from dagster import DagsterInstance, materialize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pointline.config import load_exchanges  # noqa: E402
+from pointline.schemas import get_table_spec  # noqa: E402
+from pointline.trading_day import dates_overlapping  # noqa: E402
 from pointline_assets.dimensions import dim_exchange, dim_symbol  # noqa: E402
-from pointline_assets.events import quotes, trades  # noqa: E402
+from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES, is_exchange_scoped  # noqa: E402
 from pointline_assets.partitions import partition_key, sync_exchange_partitions  # noqa: E402
 from pointline_defs import defs  # noqa: E402
 from resources.lake import LakeResource  # noqa: E402
+from resources.vendors import VendorsResource  # noqa: E402
+from vendors.binance_vision.sample import write_sample_klines  # noqa: E402
+from vendors.coingecko.sample import write_sample_snapshots  # noqa: E402
 from vendors.tardis.sample import write_sample_bronze  # noqa: E402
 
 
@@ -38,31 +44,50 @@ def main() -> None:
     lake_res = LakeResource()
     bronze_root = lake_res.resolved_bronze_root()
     start = dt.date.fromisoformat(args.start)
-    sample = write_sample_bronze(bronze_root, start=start, days=args.days)
-    print(f"sample Bronze: {len(sample.files)} files under {bronze_root}")
+    days = [start + dt.timedelta(days=i) for i in range(args.days)]
+    write_sample_bronze(bronze_root, start=start, days=args.days)
+    # Binance Vision bars for symbols the Tardis instrument snapshots put into dim_symbol.
+    write_sample_klines(bronze_root, {"binance-futures": ["BTCUSDT", "ETHUSDT"]}, days, ("1h", "1d"))
+    write_sample_snapshots(bronze_root, days=args.days, start=start)
+    print(f"sample Bronze (Tardis, Binance Vision, CoinGecko) under {bronze_root}")
 
     instance = DagsterInstance.get()
     resources = defs.resources
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     _run(materialize([dim_exchange, dim_symbol], instance=instance, resources=resources, run_config=quiet))
 
-    exchanges = sorted({f.exchange for f in sample.files})
-    sync_exchange_partitions(instance, exchanges)
-    silver = [trades, quotes]
-    for day in (start + dt.timedelta(days=i) for i in range(args.days)):
-        for exchange in exchanges:
-            key = partition_key(day, exchange)
-            result = materialize(
-                silver,
-                instance=instance,
-                resources=resources,
-                partition_key=key,
-                raise_on_error=False,
-                run_config=quiet,
-            )
-            _run(result)
-            print(f"materialized trades, quotes for {key}")
+    planned = _partitions_with_files(bronze_root)
+    sync_exchange_partitions(instance, sorted({ex for key in planned for ex in [key[1]] if ex}))
+    for (day, exchange), tables in sorted(planned.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        key = partition_key(day, exchange) if exchange else day.isoformat()
+        result = materialize(
+            [EVENT_ASSETS[t] for t in sorted(tables)],
+            instance=instance,
+            resources=resources,
+            partition_key=key,
+            raise_on_error=False,
+            run_config=quiet,
+        )
+        _run(result)
+        print(f"materialized {', '.join(sorted(tables))} for {key}")
     _summary(lake_res)
+
+
+def _partitions_with_files(bronze_root: Path) -> dict[tuple[dt.date, str | None], set[str]]:
+    """(day, exchange or None) -> tables that have Bronze files for it, as the Bronze sensor computes them."""
+    timezones = dict(load_exchanges().select("exchange", "timezone").iter_rows())
+    planned: dict[tuple[dt.date, str | None], set[str]] = {}
+    for plugin in VendorsResource().plugins():
+        routes = plugin.routes()
+        for f in plugin.discover(bronze_root):
+            table = routes.get(f.data_type)
+            if table not in EVENT_TABLES:
+                continue
+            scoped = is_exchange_scoped(get_table_spec(table))
+            tz = timezones[f.exchange] if scoped else "UTC"
+            for day in dates_overlapping(f.window_start_us, f.window_end_us, tz):
+                planned.setdefault((day, f.exchange if scoped else None), set()).add(table)
+    return planned
 
 
 def _run(result) -> None:
@@ -74,19 +99,22 @@ def _run(result) -> None:
 def _summary(lake_res: LakeResource) -> None:
     lake = lake_res.lake()
     print(f"\nlake: {lake.root}")
-    for table in ("dim_exchange", "dim_symbol", "trades", "quotes"):
+    for table in ("dim_exchange", "dim_symbol", *EVENT_TABLES):
+        if not lake.exists(table):
+            continue
         df = lake.read(table)
-        if "date" in df.columns and table in ("trades", "quotes"):
-            parts = df.select("date", "exchange").unique().height
-            print(f"  {table:<12} {df.height:>8} rows in {parts} partitions")
+        if "date" in df.columns:
+            keys = [k for k in ("date", "exchange") if k in df.columns]
+            parts = df.select(keys).unique().height
+            print(f"  {table:<18} {df.height:>8} rows in {parts} partitions")
         else:
-            print(f"  {table:<12} {df.height:>8} rows")
+            print(f"  {table:<18} {df.height:>8} rows")
     q = lake.read("quarantine")
-    print(f"  {'quarantine':<12} {q.height:>8} rows")
+    print(f"  {'quarantine':<18} {q.height:>8} rows")
     if q.height:
         by = q.group_by("table_name", "reason").len().sort("table_name", "reason")
         for table, reason, n in by.iter_rows():
-            print(f"      {table:<8} {reason:<28} {n}")
+            print(f"      {table:<18} {reason:<32} {n}")
     print("\nopen the UI: make ui   (then http://127.0.0.1:3000)")
     print("query it:    .venv/bin/python -c \"import polars as pl; print(pl.read_delta('lake/silver/trades').head())\"")
 

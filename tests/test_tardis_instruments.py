@@ -47,6 +47,7 @@ FUTURE = """{
   "quoteCurrency": "USD", "type": "future", "active": false,
   "availableSince": "2023-09-01T08:00:00.000Z", "availableTo": "2024-03-29T08:00:00.000Z",
   "expiry": "2024-03-29T08:00:00.000Z", "priceIncrement": 2.5, "amountIncrement": 1e-8,
+  "settlementCurrency": "BTC", "inverse": true,
   "changes": [{"until": "2024-06-01T00:00:00.000Z", "priceIncrement": 5}]
 }"""
 
@@ -88,9 +89,43 @@ def test_dataset_id_available_to_expiry_and_exponents(tmp_path: Path) -> None:
             "amount_increment": "0.00000001",
             "contract_multiplier": "1",
             "expiry_us": us(2024, 3, 29, 8),
+            "underlying": None,
+            "option_type": None,
+            "strike": None,
+            "settlement_type": None,
+            "settlement_asset": "BTC",
+            "is_inverse": True,
+            "contract_month": None,
+            "isin": None,
+            "listing_exchange": None,
             "source": "tardis",
         }
     ]
+
+
+OPTION = """{
+  "id": "BTC-31MAY24-60000-C", "exchange": "deribit", "baseCurrency": "BTC", "quoteCurrency": "USD",
+  "type": "option", "optionType": "call", "strikePrice": 60000, "expiry": "2024-05-31T08:00:00.000Z",
+  "availableSince": "2024-04-01T08:00:00.000Z", "priceIncrement": 0.0001, "amountIncrement": 0.1,
+  "settlementCurrency": "BTC", "inverse": true,
+  "changes": [{"until": "2024-04-15T00:00:00.000Z", "strikePrice": 59000}]
+}"""
+
+
+def test_option_fields_are_tracked_through_changes(tmp_path: Path) -> None:
+    """Options carry type and strike into dim_symbol; a strike change starts a new version."""
+    snapshot(tmp_path, "deribit", "2024-05-01", f"[{OPTION}]")
+    df = TardisPlugin().instrument_versions(tmp_path)
+    assert df.select("valid_from_us", "option_type", "strike", "is_inverse", "settlement_asset").rows() == [
+        (us(2024, 4, 1, 8), "call", "59000", True, "BTC"),
+        (us(2024, 4, 15), "call", "60000", True, "BTC"),
+    ]
+
+
+def test_inverse_must_be_a_json_boolean(tmp_path: Path) -> None:
+    snapshot(tmp_path, "deribit", "2024-05-01", "[" + OPTION.replace('"inverse": true', '"inverse": "false"') + "]")
+    with pytest.raises(BronzeFileError, match="expected true or false"):
+        TardisPlugin().instrument_versions(tmp_path)
 
 
 def test_schema_and_sort_order(tmp_path: Path) -> None:

@@ -78,6 +78,10 @@ class VendorPlugin(Protocol):
     def instrument_versions(self, bronze_root: Path) -> pl.DataFrame:
         """Symbol history from the vendor's instrument metadata in Bronze (see vendors.base.INSTRUMENT_COLUMNS)."""
 
+    # Optional: `config_files(self) -> list[Path]`, configuration files whose content changes what
+    # read_events returns (e.g. a symbol map). The core folds them into each partition's data
+    # version, so editing one marks the partitions it feeds as stale.
+
 
 # Frame returned by VendorPlugin.instrument_versions: one row per version of an instrument.
 # valid_until_us null = open. Decimal-like fields stay text; the core makes them exact.
@@ -93,5 +97,14 @@ INSTRUMENT_COLUMNS: dict[str, pl.DataType] = {
     "amount_increment": pl.String(),
     "contract_multiplier": pl.String(),
     "expiry_us": pl.Int64(),
+    "underlying": pl.String(),
+    "option_type": pl.String(),
+    "strike": pl.String(),
+    "settlement_type": pl.String(),
+    "settlement_asset": pl.String(),
+    "is_inverse": pl.Boolean(),
+    "contract_month": pl.String(),
+    "isin": pl.String(),
+    "listing_exchange": pl.String(),
     "source": pl.String(),
 }

@@ -41,6 +41,10 @@ class CoinGeckoPlugin:
         """The CSV this plugin maps coin ids with."""
         return Path(self.asset_map) if self.asset_map else default_asset_map_path()
 
+    def config_files(self) -> list[Path]:
+        """Configuration that changes what read_events returns: part of every partition's data version."""
+        return [self.asset_map_path]
+
     def routes(self) -> dict[str, str]:
         """asset_stats snapshots feed dim_asset_stats."""
         return dict(reader.ROUTES)

@@ -53,6 +53,13 @@ def _decimal_text(value: Any) -> str | None:
     raise _RecordError(f"expected a number, got {value!r}")
 
 
+def _optional_bool(value: Any) -> bool | None:
+    """JSON booleans only: a string "false" must not become True."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise _RecordError(f"expected true or false, got {value!r}")
+
+
 def _optional_us(value: Any) -> int | None:
     """Optional ISO timestamp -> UTC microseconds."""
     if value is None or value == "":
@@ -80,7 +87,13 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "amount_increment": ("amountIncrement", _decimal_text),
     "contract_multiplier": ("contractMultiplier", _decimal_text),
     "expiry_us": ("expiry", _optional_us),
+    "option_type": ("optionType", _text),
+    "strike": ("strikePrice", _decimal_text),
+    "settlement_asset": ("settlementCurrency", _text),
+    "is_inverse": ("inverse", _optional_bool),
 }
+# dim_symbol columns Tardis instrument metadata has no field for (equities, settlement type, ...).
+_ABSENT = ("underlying", "settlement_type", "contract_month", "isin", "listing_exchange")
 
 
 @dataclass(frozen=True)
@@ -200,5 +213,6 @@ def _row(record: _Record, start: int, end: int | None, changes: list[_Change]) -
         row[column] = convert(source.get(key))
     if row["contract_multiplier"] is None:
         row["contract_multiplier"] = "1"
+    row |= dict.fromkeys(_ABSENT)
     row["source"] = SOURCE
     return {name: row[name] for name in INSTRUMENT_COLUMNS}
