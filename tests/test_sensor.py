@@ -195,3 +195,23 @@ def test_late_instrument_metadata_heals_quarantined_partitions(tmp_path, dagster
         (r.partition_key, tuple(sorted(k.to_user_string() for k in r.asset_selection))) for r in fourth.run_requests
     }
     assert requested == {("2024-05-01|binance", ("quotes", "trades"))}  # deribit had nothing to heal
+
+
+def test_kline_and_asset_stats_files_request_their_own_jobs(tmp_path, dagster_instance):
+    """Bars land in the (date, exchange) job, asset-stats snapshots in the UTC-date job, and bar
+    intervals that are not configured as tables (config/lake.toml [klines]) are not requested."""
+    from vendors.binance_vision.sample import write_sample_klines
+    from vendors.coingecko.sample import write_sample_snapshots
+
+    resources, second = _settled(tmp_path, dagster_instance)
+    bronze = tmp_path / "bronze"
+    write_sample_klines(bronze, {"binance-futures": ["BTCUSDT"]}, [D1], ("1h", "1m"))
+    write_sample_snapshots(bronze, days=1, start=D1)
+    third = _tick(dagster_instance, resources, second.cursor)
+    requested = sorted(
+        (r.job_name, r.partition_key, tuple(k.to_user_string() for k in r.asset_selection)) for r in third.run_requests
+    )
+    assert requested == [
+        ("daily_job", "2024-05-01", ("dim_asset_stats",)),
+        ("silver_job", "2024-05-01|binance-futures", ("kline_1h",)),
+    ]
