@@ -166,3 +166,14 @@ def test_sample_bronze_tree_is_fully_understood(tmp_path: Path) -> None:
     )
     assert versions["price_increment"].to_list() == [change.price_increment_before, change.price_increment_after]
     assert versions["valid_until_us"][0] == versions["valid_from_us"][1] == change.until_us
+
+
+def test_downloads_in_flight_are_neither_files_nor_unrecognized(tmp_path: Path) -> None:
+    """The SDK streams to `<name><hex>.unconfirmed` and renames when complete; until then it is not Bronze."""
+    day = tmp_path / "tardis/exchange=deribit/type=trades/date=2024-05-01/symbol=BTC-PERPETUAL"
+    day.mkdir(parents=True)
+    (day / "BTC-PERPETUAL.csv.gz0123456789abcdef.unconfirmed").write_bytes(b"partial")
+    (tmp_path / "tardis/exchange=deribit/type=instruments/date=2024-05-01").mkdir(parents=True)
+    (tmp_path / "tardis/exchange=deribit/type=instruments/date=2024-05-01/instruments.json.part").write_text("[")
+    plugin = TardisPlugin()
+    assert plugin.discover(tmp_path) == [] and plugin.unrecognized(tmp_path) == []

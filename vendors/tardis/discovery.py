@@ -26,6 +26,8 @@ VENDOR = "tardis"
 INSTRUMENTS_TYPE = "instruments"
 INSTRUMENT_FILE_NAMES = ("instruments.json", "instruments.json.gz")
 HIVE_KEYS = ("exchange", "type", "date", "symbol")
+# Downloads in progress (the tardis-dev SDK's temp names, our own .part files): not Bronze yet.
+IN_FLIGHT_SUFFIXES = (".unconfirmed", ".part")
 
 _KV = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
 _CSV_NAME = re.compile(r"\.csv(\.gz)?$")
@@ -74,7 +76,8 @@ def scan(bronze_root: Path, subdir: str) -> ScanResult:
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         for name in sorted(filenames):
-            _classify_into(result, root, Path(dirpath) / name)
+            if not name.endswith(IN_FLIGHT_SUFFIXES):
+                _classify_into(result, root, Path(dirpath) / name)
     result.files.sort(key=lambda f: f.rel_path)
     result.snapshots.sort(key=lambda s: s.rel_path)
     return result
