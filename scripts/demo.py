@@ -29,7 +29,7 @@ from resources.lake import LakeResource  # noqa: E402
 from resources.vendors import VendorsResource  # noqa: E402
 from vendors.binance_vision.sample import write_sample_klines  # noqa: E402
 from vendors.coingecko.sample import write_sample_snapshots  # noqa: E402
-from vendors.tardis.sample import write_sample_bronze  # noqa: E402
+from vendors.tardis.sample import ALL_DATA_TYPES, write_sample_bronze  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     bronze_root = lake_res.resolved_bronze_root()
     start = dt.date.fromisoformat(args.start)
     days = [start + dt.timedelta(days=i) for i in range(args.days)]
-    write_sample_bronze(bronze_root, start=start, days=args.days)
+    write_sample_bronze(bronze_root, start=start, days=args.days, data_types=ALL_DATA_TYPES)
     # Binance Vision bars for symbols the Tardis instrument snapshots put into dim_symbol.
     write_sample_klines(bronze_root, {"binance-futures": ["BTCUSDT", "ETHUSDT"]}, days, ("1h", "1d"))
     write_sample_snapshots(bronze_root, days=args.days, start=start)

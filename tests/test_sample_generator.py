@@ -11,6 +11,8 @@ import gzip
 import json
 import re
 import zlib
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -345,3 +347,288 @@ def test_cli_writes_the_sample_and_prints_one_line(tmp_path: Path, capsys: pytes
     assert manifest["tick_size_change"]["until"] == "2024-06-03T12:00:00.000Z"
     assert manifest["missing_symbol"] == ["binance", "SOLUSDT"]
     assert sum(len(v) for v in manifest["bad_rows"].values()) == 7 * 5 + 7 * 3
+
+
+# ---- the other Tardis data types (data_types=ALL_DATA_TYPES) -------------------------------------
+BOOK_LEVEL_COLUMNS = [f"{side}[{i}].{f}" for i in range(25) for side in ("asks", "bids") for f in ("price", "amount")]
+NEW_HEADERS = {
+    "book_snapshot_25": ",".join(["exchange", "symbol", "timestamp", "local_timestamp", *BOOK_LEVEL_COLUMNS]),
+    "book_snapshot_5": ",".join(["exchange", "symbol", "timestamp", "local_timestamp", *BOOK_LEVEL_COLUMNS[:20]]),
+    "incremental_book_L2": "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount",
+    "derivative_ticker": "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,"
+    "predicted_funding_rate,open_interest,last_price,index_price,mark_price",
+    "liquidations": "exchange,symbol,timestamp,local_timestamp,id,side,price,amount",
+    "options_chain": "exchange,symbol,timestamp,local_timestamp,type,strike_price,expiration,open_interest,"
+    "last_price,bid_price,bid_amount,bid_iv,ask_price,ask_amount,ask_iv,mark_price,mark_iv,underlying_index,"
+    "underlying_price,delta,gamma,vega,theta,rho",
+}
+NEW_MARKETS = {
+    "book_snapshot_25": {
+        ("binance-futures", "BTCUSDT"),
+        ("binance-futures", "ETHUSDT"),
+        ("binance", "BTCUSDT"),
+        ("deribit", "BTC-PERPETUAL"),
+    },
+    "book_snapshot_5": {("binance-futures", "BTCUSDT")},
+    "incremental_book_L2": {("deribit", "BTC-PERPETUAL"), ("binance-futures", "ETHUSDT")},
+    "derivative_ticker": {
+        ("binance-futures", "BTCUSDT"),
+        ("binance-futures", "ETHUSDT"),
+        ("deribit", "BTC-PERPETUAL"),
+        ("deribit", "ETH-PERPETUAL"),
+    },
+    "liquidations": {("binance-futures", "BTCUSDT"), ("binance-futures", "ETHUSDT"), ("deribit", "BTC-PERPETUAL")},
+    "options_chain": {("deribit", "OPTIONS")},
+}
+# JavaScript's Number#toString: plain decimals, exponent notation below 1e-6
+JS_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$|^-?[1-9](\.[0-9]*[1-9])?e-[0-9]+$")
+EIGHT_HOURS_US = 8 * 3_600_000_000
+
+
+def _is_neg(text: str) -> bool:
+    return _is_number(text) and text.startswith("-") and float(text) < 0
+
+
+NEW_BAD_ROW_CHECKS = {
+    "unordered_bid_levels": lambda r: float(r["bids[1].price"]) < float(r["bids[2].price"]),
+    "crossed_book": lambda r: float(r["bids[0].price"]) >= float(r["asks[0].price"]),
+    "negative_ask_amount": lambda r: _is_neg(r["asks[3].amount"]),
+    "invalid_is_snapshot": lambda r: r["is_snapshot"] not in ("true", "false"),
+    "invalid_book_side": lambda r: r["side"] not in ("bid", "ask"),
+    "negative_level_amount": lambda r: _is_neg(r["amount"]),
+    "empty_ticker": lambda r: all(r[c] == "" for c in NEW_HEADERS["derivative_ticker"].split(",")[5:]),
+    "negative_open_interest": lambda r: _is_neg(r["open_interest"]),
+    "non_numeric_funding_rate": lambda r: r["funding_rate"] != "" and not JS_NUMBER.match(r["funding_rate"]),
+    "negative_liquidation_amount": lambda r: _is_neg(r["amount"]),
+    "invalid_liquidation_side": lambda r: r["side"] not in ("buy", "sell"),
+    "unknown_option_type": lambda r: r["type"] not in ("call", "put"),
+    "bid_price_without_amount": lambda r: r["bid_price"] != "" and r["bid_amount"] == "",
+    "negative_mark_price": lambda r: r["mark_price"].startswith("-"),
+    "non_numeric_delta": lambda r: r["delta"] != "" and not JS_NUMBER.match(r["delta"]),
+}
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory):
+    from vendors.tardis.sample import ALL_DATA_TYPES
+
+    return write_sample_bronze(tmp_path_factory.mktemp("full"), days=2, rows_per_file=400, data_types=ALL_DATA_TYPES)
+
+
+def _rows(path: Path) -> dict[int, dict[str, str]]:
+    raw = lines(path)
+    header = raw[0].split(",")
+    return {n: dict(zip(header, line.split(","), strict=True)) for n, line in enumerate(raw[1:], start=2)}
+
+
+def _valid(full, f) -> pl.DataFrame:
+    return read(full.path(f.rel_path)).filter(~pl.col("line").is_in(list(full.bad_rows[f.rel_path])))
+
+
+def _increments(full) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    return {
+        (r["exchange"], r["id"]): (Decimal(str(r["priceIncrement"])), Decimal(str(r["amountIncrement"])))
+        for r in _all_instruments(full)
+    }
+
+
+def test_extra_data_types_leave_trades_quotes_byte_identical_and_are_deterministic(tmp_path: Path):
+    from vendors.tardis.sample import ALL_DATA_TYPES
+
+    plain = write_sample_bronze(tmp_path / "plain", days=1, rows_per_file=200, seed=3)
+    a = write_sample_bronze(tmp_path / "a", days=1, rows_per_file=200, seed=3, data_types=ALL_DATA_TYPES)
+    b = write_sample_bronze(tmp_path / "b", days=1, rows_per_file=200, seed=3, data_types=ALL_DATA_TYPES)
+    assert plain.data_types == ("trades", "quotes") and a.data_types == ALL_DATA_TYPES
+    assert {f.data_type for f in plain.files} == {"trades", "quotes", "instruments"}
+    assert not plain.shadowed_files and not plain.option_underlyings
+    for f in plain.files:
+        same = plain.path(f.rel_path).read_bytes() == a.path(f.rel_path).read_bytes()
+        # only deribit's instruments snapshot grows (the options and their listed future)
+        assert same == (f.rel_path != "tardis/exchange=deribit/type=instruments/date=2024-05-01/instruments.json")
+    assert {k: v for k, v in a.bad_rows.items() if k in plain.bad_rows} == plain.bad_rows
+    assert [f.rel_path for f in a.files] == [f.rel_path for f in b.files]
+    for f in a.files:
+        assert a.path(f.rel_path).read_bytes() == b.path(f.rel_path).read_bytes(), f.rel_path
+        if f.rel_path.endswith(".gz"):
+            head = a.path(f.rel_path).read_bytes()[:10]
+            assert head[3] == 0 and head[4:8] == b"\x00\x00\x00\x00"  # no name, mtime 0
+    assert a.bad_rows == b.bad_rows and a.to_dict()["data_types"] == list(ALL_DATA_TYPES)
+    with pytest.raises(ValueError, match="unknown data type"):
+        write_sample_bronze(tmp_path / "c", days=1, rows_per_file=200, data_types=("trades", "book_snapshot_50"))
+
+
+def test_extra_data_types_layout_headers_and_manifest(full):
+    seen = set()
+    for f in full.csv_files:
+        if f.data_type in ("trades", "quotes"):
+            continue
+        assert f.rel_path == (
+            f"tardis/exchange={f.exchange}/type={f.data_type}/date={f.date.isoformat()}/symbol={f.symbol}/{f.symbol}.csv.gz"
+        )
+        text = lines(full.path(f.rel_path))
+        assert text[0] == NEW_HEADERS[f.data_type], f.rel_path
+        assert len(text) - 1 == f.rows > 0
+        df = read(full.path(f.rel_path))
+        assert df["exchange"].unique().to_list() == [f.exchange]
+        local = df["local_timestamp"].cast(pl.Int64)
+        assert local.is_sorted() and day_start_us(f.date) < local.min() and local.max() < day_start_us(f.date) + DAY_US
+        seen.add((f.data_type, f.exchange, f.symbol, f.date))
+    days = [START, START + dt.timedelta(days=1)]
+    assert seen == {(t, e, s, d) for t, markets in NEW_MARKETS.items() for e, s in markets for d in days}
+    assert full.shadowed_files == [f.rel_path for f in full.files if f.data_type == "book_snapshot_5"]
+    assert all(full.bad_rows[p] == {} for p in full.shadowed_files)
+    manifest = json.loads(json.dumps(full.to_dict()))
+    assert manifest["shadowed_files"] == full.shadowed_files
+    assert manifest["option_underlyings"] == {"SYN.BTC-3MAY24": False, "BTC-31MAY24": True}
+    assert "8 book_snapshot_25" in full.summary() and "2 options_chain" in full.summary()
+
+
+def test_book_snapshots_are_ordered_uncrossed_and_on_the_grid(full):
+    increments = _increments(full)
+    for f in full.csv_files:
+        if f.data_type not in ("book_snapshot_25", "book_snapshot_5"):
+            continue
+        depth = 25 if f.data_type == "book_snapshot_25" else 5
+        tick, step = increments[(f.exchange, f.symbol)]
+        df = _valid(full, f)
+        for row in df.iter_rows(named=True):
+            bids = [Decimal(row[f"bids[{i}].price"]) for i in range(depth)]
+            asks = [Decimal(row[f"asks[{i}].price"]) for i in range(depth)]
+            assert all(a > b for a, b in zip(bids, bids[1:], strict=False)), (f.rel_path, row["line"])
+            assert all(a < b for a, b in zip(asks, asks[1:], strict=False)), (f.rel_path, row["line"])
+            assert bids[0] < asks[0] and all(p % tick == 0 for p in bids + asks), (f.rel_path, row["line"])
+            sizes = [Decimal(row[f"{s}[{i}].amount"]) for i in range(depth) for s in ("asks", "bids")]
+            assert all(q > 0 and q % step == 0 for q in sizes), (f.rel_path, row["line"])
+    # the 5-level file is the top of the same snapshots as the 25-level file beside it
+    for rel in full.shadowed_files:
+        five = lines(full.path(rel))
+        deeper = lines(full.path(rel.replace("type=book_snapshot_5", "type=book_snapshot_25")))
+        bad = full.bad_rows[rel.replace("type=book_snapshot_5", "type=book_snapshot_25")]
+        assert len(five) == len(deeper)
+        for n, (a, b) in enumerate(zip(five, deeper, strict=True), start=1):
+            if n not in bad:
+                assert b.startswith(a + ","), (rel, n)
+
+
+def test_incremental_book_l2_replays_to_a_consistent_book():
+    from vendors.tardis import sample
+
+    day, paths = START, sample._PricePaths(0, START, 1)
+    for exchange, symbol in (("deribit", "BTC-PERPETUAL"), ("binance-futures", "ETHUSDT")):
+        frame = sample._l2_frame(sample._market(exchange, symbol), day, 1500, sample._rng(0, "l2-test"), paths)
+        assert abs(frame.height - 1500) < 150
+        book: dict[str, dict[Decimal, Decimal]] = {"bid": {}, "ask": {}}
+        snapshots, previous = 0, None
+        for (local,), group in frame.group_by("local_timestamp", maintain_order=True):
+            flags = set(group["is_snapshot"])
+            assert len(flags) == 1  # an exchange message is all snapshot or all update
+            if flags == {"true"}:
+                assert group.height == 50 and previous != "true"
+                book, snapshots = {"bid": {}, "ask": {}}, snapshots + 1
+            for side, price, amount in group.select("side", "price", "amount").iter_rows():
+                if Decimal(amount) == 0:
+                    assert Decimal(price) in book[side], (local, side, price)  # deletes an existing level
+                    del book[side][Decimal(price)]
+                else:
+                    book[side][Decimal(price)] = Decimal(amount)
+            assert max(book["bid"]) < min(book["ask"]), local  # never crossed after a whole message
+            previous = group["is_snapshot"][0]
+        assert snapshots == 2  # the opening one and the mid-day reconnect
+        assert frame["is_snapshot"][0] == "true" and (frame["amount"] == "0").sum() > 100
+
+
+def test_derivative_tickers_print_numbers_as_tardis_does(full):
+    for f in (f for f in full.csv_files if f.data_type == "derivative_ticker"):
+        rows = _rows(full.path(f.rel_path))
+        bad = full.bad_rows[f.rel_path]
+        assert (rows[12]["funding_rate"], rows[13]["funding_rate"]) == ("1.2e-7", "-5e-8")
+        assert rows[2]["last_price"] == rows[2]["open_interest"] == "" != rows[2]["mark_price"]
+        for n, r in rows.items():
+            if n in bad:
+                continue
+            for col in ("funding_rate", "predicted_funding_rate", "index_price", "mark_price"):
+                assert r[col] == "" or JS_NUMBER.match(r[col]), (f.rel_path, n, col, r[col])
+            rate = r["funding_rate"]
+            assert ("e" in rate) == (0 < abs(Decimal(rate)) < Decimal("0.000001")), (f.rel_path, n, rate)
+            if f.exchange == "deribit":
+                assert r["funding_timestamp"] == "" and r["predicted_funding_rate"] != ""
+            else:
+                funding = int(r["funding_timestamp"])
+                assert funding % EIGHT_HOURS_US == 0 and 0 < funding - int(r["timestamp"]) <= EIGHT_HOURS_US
+                assert r["predicted_funding_rate"] == ""
+        if f.exchange == "deribit":  # instantaneous funding is tiny: mostly exponent notation
+            assert sum("e" in r["funding_rate"] for r in rows.values()) > len(rows) // 2
+
+
+def test_liquidations_sides_ids_and_grid(full):
+    increments = _increments(full)
+    for f in (f for f in full.csv_files if f.data_type == "liquidations"):
+        tick, step = increments[(f.exchange, f.symbol)]
+        df = _valid(full, f)
+        assert f.rows == 100 and set(df["side"]) == {"buy", "sell"}
+        assert all(Decimal(p) % tick == 0 and Decimal(q) % step == 0 for p, q in df.select("price", "amount").rows())
+        ids = df["id"]
+        if f.exchange == "deribit":
+            assert ids.null_count() == 0 and ids.cast(pl.Int64).is_sorted() and ids.n_unique() == ids.len()
+        else:
+            assert ids.null_count() == ids.len()  # binance-futures liquidations carry no id
+
+
+def test_options_chain_symbols_are_listed_options_with_listed_or_synthetic_underlyings(full):
+    listed = {r["id"]: r for r in instruments(full, "deribit")}
+    for f in (f for f in full.csv_files if f.data_type == "options_chain"):
+        df = _valid(full, f)
+        assert df["symbol"].n_unique() == 24 and set(df["type"]) == {"call", "put"}
+        for symbol, kind, strike, expiration, underlying in (
+            df.select("symbol", "type", "strike_price", "expiration", "underlying_index").unique().iter_rows()
+        ):
+            record = listed[symbol]
+            assert (record["type"], record["optionType"], record["strikePrice"]) == ("option", kind, int(strike))
+            assert iso_us(record["expiry"]) == int(expiration) and iso_us(record["availableSince"]) < day_start_us(
+                START
+            )
+            assert symbol.startswith(underlying.removeprefix("SYN.") + "-")
+            if underlying.startswith("SYN."):
+                assert underlying not in listed
+            else:
+                assert listed[underlying]["type"] == "future" and listed[underlying]["expiry"] == record["expiry"]
+        assert set(df["underlying_index"]) == {"SYN.BTC-3MAY24", "BTC-31MAY24"}
+        quoted = df.filter(pl.col("bid_price").is_not_null())
+        assert (quoted["bid_price"].cast(pl.Float64) < quoted["ask_price"].cast(pl.Float64)).all()
+        assert df.filter(pl.col("bid_price").is_null()).height > 0  # far out of the money: no bid
+        for col in ("bid_price", "ask_price"):
+            assert all(Decimal(p) % Decimal("0.0005") == 0 for p in df[col].drop_nulls())
+        numbers = ("open_interest", "mark_price", "mark_iv", "underlying_price", "delta", "gamma", "vega", "theta")
+        for col in numbers:
+            assert all(JS_NUMBER.match(v) for v in df[col].drop_nulls()), col
+
+
+def test_bad_rows_of_the_extra_types_are_where_the_manifest_says(full):
+    from vendors.tardis.sample import BAD_KINDS
+
+    counts = Counter()
+    for f in full.csv_files:
+        if f.data_type in ("trades", "quotes"):
+            continue
+        rows = _rows(full.path(f.rel_path))
+        bad = full.bad_rows[f.rel_path]
+        assert sorted(bad.values()) == sorted(BAD_KINDS[f.data_type]), f.rel_path
+        kinds = BAD_KINDS[f.data_type]
+        for line, kind in bad.items():
+            assert NEW_BAD_ROW_CHECKS[kind](rows[line]), (f.rel_path, line, kind)
+        for line, row in rows.items():
+            if line not in bad:
+                assert not any(NEW_BAD_ROW_CHECKS[k](row) for k in kinds), (f.rel_path, line)
+        counts.update(bad.values())
+    assert counts["crossed_book"] == 8 and counts["unknown_option_type"] == 2 and counts["invalid_is_snapshot"] == 4
+
+
+def test_cli_data_types_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    args = ["--days", "1", "--rows-per-file", "100", "--data-types"]
+    assert main(["--bronze-root", str(tmp_path / "some"), *args, "liquidations,options_chain"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 3 liquidations + 1 options_chain files" in out and "trades" not in out
+    written = Counter(p.parts[-4] for p in (tmp_path / "some").rglob("*.csv.gz"))
+    assert written == {"type=liquidations": 3, "type=options_chain": 1}
+    assert main(["--bronze-root", str(tmp_path / "all"), *args, "all"]) == 0
+    assert "wrote 8 trades + 8 quotes + 4 book_snapshot_25 + 1 book_snapshot_5" in capsys.readouterr().out

@@ -140,7 +140,7 @@ def _levels(side: str, field: str, depth: int) -> pl.Expr:
 
 def _book_exprs(depth: int) -> dict[str, pl.Expr]:
     return {
-        "depth": pl.lit(str(depth)),
+        "depth": pl.when(pl.any_horizontal(pl.all().is_not_null())).then(pl.lit(str(depth))),  # blank line: null
         "bid_prices": _levels("bids", "price", depth),
         "bid_qtys": _levels("bids", "amount", depth),
         "ask_prices": _levels("asks", "price", depth),
