@@ -16,6 +16,7 @@ import polars as pl
 
 from pointline.lake import Lake
 from pointline.pipeline import MISSING_SYMBOL, PartitionReport
+from pointline.rules import any_level, level_values, next_level
 from pointline.schemas import TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import day_window_us
 
@@ -136,12 +137,11 @@ def _check_not_crossed(ctx: CheckContext) -> CheckOutcome:
 
 def _book_violations() -> dict[str, pl.Expr]:
     """Per stored snapshot: which book invariant it breaks (each a boolean column)."""
-    steps = pl.element().drop_nulls().diff().drop_nulls()
-    bids, asks = pl.col("bid_prices"), pl.col("ask_prices")
+    bids, asks = "bid_prices", "ask_prices"
     return {
-        "bids_not_descending": bids.list.eval(steps.max()).list.first() >= 0,
-        "asks_not_ascending": asks.list.eval(steps.min()).list.first() <= 0,
-        "crossed": bids.list.first() >= asks.list.first(),
+        "bids_not_descending": any_level(level_values(bids) <= next_level(bids), pairs=True),
+        "asks_not_ascending": any_level(level_values(asks) >= next_level(asks), pairs=True),
+        "crossed": pl.col(bids).list.first() >= pl.col(asks).list.first(),
         "negative_size": (pl.col("bid_qtys").list.min() < 0) | (pl.col("ask_qtys").list.min() < 0),
     }
 

@@ -129,9 +129,20 @@ _DELTA_TYPES: dict[type, str] = {
 
 
 def _delta_type(dtype: pl.DataType) -> str:
+    """The Delta log's name of a type; lists as `array<element>`."""
     if isinstance(dtype, pl.Decimal):
         return f"decimal({dtype.precision},{dtype.scale})"
+    if isinstance(dtype, pl.List):
+        return f"array<{_delta_type(dtype.inner)}>"
     return _DELTA_TYPES.get(type(dtype), "?")
+
+
+def _stored_type(field_type: object) -> str:
+    """A Delta schema field's type in `_delta_type`'s notation."""
+    element = getattr(field_type, "element_type", None)
+    if element is not None:
+        return f"array<{_stored_type(element)}>"
+    return str(getattr(field_type, "type", field_type))
 
 
 def _partition_text(value: str | dt.date) -> str:
@@ -148,8 +159,11 @@ def _json_value(value: object) -> str:
 
 
 def _file_stats(data: pl.DataFrame) -> str:
-    """Delta `add.stats` JSON: numRecords, per-column minValues/maxValues (exact) and nullCount."""
-    cols = data.columns
+    """Delta `add.stats` JSON: numRecords, per-column minValues/maxValues (exact) and nullCount.
+
+    Like deltalake's own writer, list columns get no statistics (min/max of a list is undefined).
+    """
+    cols = [c for c, t in data.schema.items() if not isinstance(t, pl.List)]
     row = data.select(
         *[pl.col(c).min().alias(f"min{i}") for i, c in enumerate(cols)],
         *[pl.col(c).max().alias(f"max{i}") for i, c in enumerate(cols)],
@@ -281,7 +295,7 @@ class Lake:
     @staticmethod
     def _schema_matches(dtable: DeltaTable, spec: TableSpec) -> bool:
         """The stored schema is the registry's (else deltalake's writer reports the drift)."""
-        stored = [(f.name, str(getattr(f.type, "type", f.type))) for f in dtable.schema().fields]
+        stored = [(f.name, _stored_type(f.type)) for f in dtable.schema().fields]
         return stored == [(c.name, _delta_type(c.dtype)) for c in spec.columns]
 
     def _commit_file(

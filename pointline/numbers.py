@@ -82,12 +82,12 @@ def expand_exponents(text: pl.Series) -> pl.Series:
     """Rewrite exponent-notation values as plain decimal text; other values are untouched.
 
     Only the distinct exponent texts go through Python's Decimal, so a column without any
-    (the usual case) costs one vectorized scan.
+    (the usual case) costs one scan of its distinct values.
     """
-    has_exponent = text.str.contains(_EXPONENT_TEXT)
-    if not has_exponent.any():
+    distinct = text.drop_nulls().unique()
+    forms = distinct.filter(distinct.str.contains(_EXPONENT_TEXT))
+    if forms.is_empty():
         return text
-    forms = text.filter(has_exponent).unique()
     return text.replace(forms, [_plain(t) for t in forms.to_list()])
 
 
@@ -111,7 +111,10 @@ def parse_exact(text: pl.Series, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, 
     )
     positions = pl.int_range(distinct.len(), eager=True, dtype=pl.UInt32)
     index = text.replace_strict(distinct, positions, default=None, return_dtype=pl.UInt32)  # null text -> null
-    return parsed["_value"].gather(index).alias(name), parsed["_problem"].gather(index).alias(name)
+    values = parsed["_value"].gather(index).alias(name)
+    if parsed["_problem"].null_count() == parsed.height:  # the usual case: nothing to report
+        return values, pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias(name)
+    return values, parsed["_problem"].gather(index).alias(name)
 
 
 def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, pl.Series]:
@@ -127,5 +130,7 @@ def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) ->
     flat = text.explode().alias(name).replace("", None)
     values, problems = parse_exact(flat, dtype)
     folded = values.reshape((-1, length)).cast(pl.List(dtype)).alias(name)
+    if problems.null_count() == problems.len():
+        return folded, pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias(name)
     first_problem = problems.reshape((-1, length)).cast(pl.List(pl.String)).list.drop_nulls().list.first()
     return folded, first_problem.alias(name)

@@ -45,10 +45,23 @@ def _quote_rules() -> list[Rule]:
     ]
 
 
-def _level_diffs(col: str) -> pl.Expr:
-    """Per row: (largest, smallest) step between consecutive present levels of a price list."""
-    steps = pl.element().drop_nulls().diff().drop_nulls()
-    return pl.col(col).list.eval(steps.max()).list.first(), pl.col(col).list.eval(steps.min()).list.first()
+def any_level(flat_condition: pl.Expr, pairs: bool = False) -> pl.Expr:
+    """Per row: does the condition hold for any level (or adjacent pair of levels) of the fixed-length lists?
+
+    The condition is written over the exploded level values (`_flat`), which is ~20x faster than
+    `list.eval` per row; lists always hold exactly BOOK_LEVELS elements (parse_exact_list enforces it).
+    """
+    per_level = flat_condition.fill_null(False).reshape((-1, BOOK_LEVELS)).arr.to_list()
+    return (per_level.list.head(BOOK_LEVELS - 1) if pairs else per_level).list.any()
+
+
+def level_values(col: str) -> pl.Expr:
+    return pl.col(col).explode()
+
+
+def next_level(col: str) -> pl.Expr:
+    """The next level's value (pairs only: the last level's `next` is the following row's first, cut off)."""
+    return level_values(col).shift(-1)
 
 
 def _book_rules() -> list[Rule]:
@@ -57,19 +70,17 @@ def _book_rules() -> list[Rule]:
         (pl.col("bid_prices").list.first().is_null() & pl.col("ask_prices").list.first().is_null(), "empty_book"),
     ]
     for side in ("bid", "ask"):
-        px, qty = pl.col(f"{side}_prices"), pl.col(f"{side}_qtys")
+        px, qty = f"{side}_prices", f"{side}_qtys"
         rules += [
-            (px.list.eval(pl.element().is_null()) != qty.list.eval(pl.element().is_null()), f"incomplete_level:{side}"),
+            (any_level(level_values(px).is_null() != level_values(qty).is_null()), f"incomplete_level:{side}"),
             # a present level after an empty one: levels must be contiguous from the best
-            (px.list.eval(pl.element().is_null().cast(pl.Int8).diff()).list.min() < 0, f"level_gap:{side}"),
-            (px.list.min() <= 0, f"non_positive:{side}_prices"),
-            (qty.list.min() < 0, f"negative_value:{side}_qtys"),
+            (any_level(level_values(px).is_null() & next_level(px).is_not_null(), pairs=True), f"level_gap:{side}"),
+            (pl.col(px).list.min() <= 0, f"non_positive:{px}"),
+            (pl.col(qty).list.min() < 0, f"negative_value:{qty}"),
         ]
-    bid_max_step, _ = _level_diffs("bid_prices")
-    _, ask_min_step = _level_diffs("ask_prices")
     rules += [
-        (bid_max_step >= 0, "unordered_levels:bid"),
-        (ask_min_step <= 0, "unordered_levels:ask"),
+        (any_level(level_values("bid_prices") <= next_level("bid_prices"), pairs=True), "unordered_levels:bid"),
+        (any_level(level_values("ask_prices") >= next_level("ask_prices"), pairs=True), "unordered_levels:ask"),
         (pl.col("bid_prices").list.first() >= pl.col("ask_prices").list.first(), "crossed_book"),
     ]
     return rules
