@@ -99,8 +99,10 @@ def parse_exact(text: pl.Series, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, 
     distinct text and are gathered back, which is several times cheaper than per row.
     """
     name = text.name
-    text = expand_exponents(text)
     distinct = text.drop_nulls().unique(maintain_order=True)
+    if distinct.str.contains(_EXPONENT_TEXT).any():  # rare: rewrite, then look again
+        text = expand_exponents(text)
+        distinct = text.drop_nulls().unique(maintain_order=True)
     if distinct.len() * 4 > text.len():
         both = text.to_frame().select(exact_number(name, dtype), number_problem(name, dtype).alias("_problem"))
         return both[name], both["_problem"].alias(name)
@@ -127,7 +129,9 @@ def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) ->
     lengths = text.list.len()
     if text.null_count() or (lengths != length).any():
         raise ValueError(f"{name}: every row must hold a list of exactly {length} elements")
-    flat = text.explode().alias(name).replace("", None)
+    flat = text.explode().alias(name)
+    if (flat == "").any():
+        flat = flat.replace("", None)
     values, problems = parse_exact(flat, dtype)
     folded = values.reshape((-1, length)).cast(pl.List(dtype)).alias(name)
     if problems.null_count() == problems.len():
