@@ -38,6 +38,7 @@ docs: $(VENV)/.installed  ## regenerate docs/schemas.md from the schema registry
 
 bench: $(VENV)/.installed
 	$(PY) bench/ingest_trades.py
+	$(PY) bench/ingest_books.py
 
 clean-lake:  ## remove the local demo lake, Bronze sample and Dagster instance
 	rm -rf lake bronze $(DAGSTER_HOME)
