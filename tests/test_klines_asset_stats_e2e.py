@@ -159,3 +159,32 @@ def test_asset_map_edit_changes_the_data_version(env, tmp_path, monkeypatch):
     result = _run(env, ["dim_asset_stats"], D1.isoformat())
     assert _metadata(result, "dim_asset_stats")["data_version"] != first
     assert "KAS" in set(env["lake"].read("dim_asset_stats", pl.col("date") == D1)["base_asset"])
+
+
+def test_monthly_file_alone_spreads_its_bars_over_the_daily_partitions(env, tmp_path):
+    """A monthly Binance Vision zip feeds every day of its month; each day gets exactly its own bars."""
+    import shutil
+
+    bronze = tmp_path / "bronze"
+    shutil.copytree(env["bronze"] / "tardis", bronze / "tardis")  # instruments only: no daily kline files
+    write_sample_klines(bronze, {"binance-futures": ["BTCUSDT"]}, [D1, D2], ("1h",), period="monthly")
+    resources = {
+        "lake": LakeResource(lake_root=str(tmp_path / "lake"), bronze_root=str(bronze)),
+        "vendors": VendorsResource(),
+    }
+    assert materialize([dim_exchange, dim_symbol], instance=env["instance"], resources=resources).success
+    for day in (D1, D2):
+        result = materialize(
+            [EVENT_ASSETS["kline_1h"]],
+            instance=env["instance"],
+            resources=resources,
+            partition_key=partition_key(day, "binance-futures"),
+        )
+        meta = _metadata(result, "kline_1h")
+        assert meta["rows_written"] == 24 and meta["rows_quarantined"] == 0
+        # the rest of the month's rows are counted as belonging elsewhere, never dropped silently
+        (account,) = meta["file_accounting"]
+        assert account["rows_read"] == account["rows_written"] + account["rows_elsewhere"]
+    bars = resources["lake"].lake().read("kline_1h").sort("ts_open_us")
+    assert bars.height == 48 and bars["ts_open_us"].is_unique().all()
+    assert bars.group_by("date").len().sort("date")["len"].to_list() == [24, 24]

@@ -210,3 +210,36 @@ def test_malformed_lines_are_named(tmp_path: Path) -> None:
     bad_utf8 = write(tmp_path, "bitmex_trades_2024-05-02_XBTUSD.csv", raw)
     with pytest.raises(BronzeFileError, match="line 3 is not valid UTF-8"):
         read(bad_utf8, "trades")
+
+
+OPTIONS_COLUMNS = (
+    "exchange,symbol,timestamp,local_timestamp,type,{strike},expiration,open_interest,last_price,"
+    "bid_price,bid_amount,bid_iv,ask_price,ask_amount,ask_iv,mark_price,mark_iv,underlying_index,"
+    "underlying_price,delta,gamma,vega,theta,rho"
+)
+OPTIONS_ROW = (
+    "deribit,BTC-31MAY24-60000-C,1714521600000000,1714521600001000,call,60000,1717142400000000,12.5,0.05,"
+    "0.049,3,61.2,0.051,4,62.0,0.05,61.6,BTC-31MAY24,60123.5,0.52,0.00003,45.1,-80.2,10.3"
+)
+
+
+@pytest.mark.parametrize("strike", ["strike_price", "strike"])
+def test_options_chain_accepts_both_strike_column_names(tmp_path: Path, strike: str) -> None:
+    """Real files say strike_price; Tardis' reference docs say strike: either is the strike."""
+    header = OPTIONS_COLUMNS.format(strike=strike)
+    file = write(tmp_path, "deribit_options_chain_2024-05-01_OPTIONS.csv", f"{header}\n{OPTIONS_ROW}\n")
+    row = read(file, "options_chain").row(0, named=True)
+    assert (row["symbol"], row["option_type"], row["strike"], row["expiry_us"]) == (
+        "BTC-31MAY24-60000-C",
+        "call",
+        "60000",
+        "1717142400000000",
+    )
+    assert (row["bid_qty"], row["ask_qty"], row["underlying_index"], row["rho"]) == ("3", "4", "BTC-31MAY24", "10.3")
+
+
+def test_options_chain_without_any_strike_column_names_it(tmp_path: Path) -> None:
+    header = OPTIONS_COLUMNS.format(strike="k")
+    file = write(tmp_path, "deribit_options_chain_2024-05-01_OPTIONS.csv", f"{header}\n{OPTIONS_ROW}\n")
+    with pytest.raises(BronzeFileError, match="missing required column\\(s\\) strike_price"):
+        read(file, "options_chain")
