@@ -8,6 +8,7 @@ from dagster import Definitions
 
 from pointline_assets.bronze import bronze_specs
 from pointline_assets.dimensions import dim_exchange, dim_symbol
+from pointline_assets.dry_run import dry_run_job
 from pointline_assets.events import EVENT_ASSETS
 from pointline_assets.jobs import ALL_JOBS
 from pointline_assets.sensors import bronze_sensor
@@ -16,7 +17,7 @@ from resources.vendors import VendorsResource
 
 defs = Definitions(
     assets=[*bronze_specs(), dim_exchange, dim_symbol, *EVENT_ASSETS.values()],
-    jobs=ALL_JOBS,
+    jobs=[*ALL_JOBS, dry_run_job],
     sensors=[bronze_sensor],
     resources={"lake": LakeResource(), "vendors": VendorsResource()},
 )

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
+from deltalake.transaction import Transaction as AppTransaction
 
 from pointline.schemas import TableSpec, get_table_spec, validate_frame
 
@@ -158,6 +159,23 @@ def _json_value(value: object) -> str:
     return json.dumps(value)
 
 
+def _partition_guard(table: str, spec: TableSpec, values: PartitionValues) -> CommitProperties:
+    """Commit properties that make two concurrent writers of the same partition conflict.
+
+    Without them two writers of a partition that is empty in both their snapshots (its first
+    ingest) both commit and the partition holds every row twice: the fast path's
+    `create_write_transaction` records no read predicate, and an overwrite that finds no file to
+    remove is, to delta-rs' conflict checker, a blind append. So every partition write also
+    records a Delta app transaction (`txn` action) whose id names the partition: delta-rs fails
+    a commit when a concurrent winner wrote the same app id (CommitFailedError, "Concurrent
+    transaction failed"), and `_retrying` retries it against the new snapshot, which now sees
+    the winner's file and removes it. Writers of other partitions use other ids: no conflict.
+    The id is built in the spec's partition order, so callers' dict order does not matter.
+    """
+    app_id = f"pointline/{table}/" + "/".join(f"{k}={_partition_text(values[k])}" for k in spec.partition_by)
+    return CommitProperties(app_transactions=[AppTransaction(app_id, time.time_ns() // 1000)])
+
+
 def _file_stats(data: pl.DataFrame) -> str:
     """Delta `add.stats` JSON: numRecords, per-column minValues/maxValues (exact) and nullCount.
 
@@ -245,14 +263,14 @@ class Lake:
         predicate = partition_predicate(values)
         if self._local_plain(values):
             if before is None:  # deltalake creates the table (schema only); our file is added below
-                self._commit(table, self._prepare(spec.empty(), spec), spec, predicate=predicate)
+                self._commit(table, self._prepare(spec.empty(), spec), spec, predicate=predicate, partition=values)
             dtable = self._open(table)
         else:
             dtable = None
         if dtable is not None and df.height and self._schema_matches(dtable, spec):
             version = self._commit_file(table, dtable, self._ordered(df, spec), spec, values)
         else:
-            version = self._commit(table, self._prepare(df, spec), spec, predicate=predicate)
+            version = self._commit(table, self._prepare(df, spec), spec, predicate=predicate, partition=values)
         return version
 
     def replace_table(self, table: str, df: pl.DataFrame) -> int:
@@ -265,6 +283,30 @@ class Lake:
         if self._txn is not None:
             self._txn.written.append(_Written(table, None, before))
         return self._commit(table, self._prepare(df, spec), spec, predicate=None)
+
+    def append(self, table: str, df: pl.DataFrame) -> int | None:
+        """Append rows to an append-only history table (validation_log, dq_summary); returns the version.
+
+        History is never rewritten, so there is no predicate; nothing is written for an empty frame.
+        """
+        spec = get_table_spec(table)
+        validate_frame(df, spec)
+        if df.is_empty():
+            return self.version(table)
+        data = self._prepare(df, spec)
+        props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL)
+
+        def attempt(n: int) -> None:
+            write_deltalake(
+                self.uri(table),
+                data,
+                mode="append",
+                partition_by=list(spec.partition_by) or None,
+                writer_properties=props,
+                storage_options=self.storage_options,
+            )
+
+        return self._retrying(table, attempt)
 
     @staticmethod
     def _check_partition_values(table: str, df: pl.DataFrame, values: PartitionValues) -> None:
@@ -340,6 +382,7 @@ class Lake:
                 schema=current.schema(),
                 partition_by=list(spec.partition_by),
                 partition_filters=filters,
+                commit_properties=_partition_guard(table, spec, values),  # same-partition writers conflict
             )
             committed = True
 
@@ -350,7 +393,15 @@ class Lake:
                 path.unlink(missing_ok=True)
             raise
 
-    def _commit(self, table: str, data: pa.Table, spec: TableSpec, *, predicate: str | None) -> int:
+    def _commit(
+        self,
+        table: str,
+        data: pa.Table,
+        spec: TableSpec,
+        *,
+        predicate: str | None,
+        partition: PartitionValues | None = None,
+    ) -> int:
         props = WriterProperties(
             compression="ZSTD",
             compression_level=ZSTD_LEVEL,
@@ -369,6 +420,8 @@ class Lake:
                     predicate=predicate if exists else None,
                     writer_properties=props,
                     storage_options=self.storage_options,
+                    # a partition overwrite conflicts with a concurrent fast-path write of the same partition
+                    commit_properties=_partition_guard(table, spec, partition) if partition else None,
                 )
             except Exception as exc:
                 if not exists and "already exists" in str(exc).lower():
@@ -431,7 +484,7 @@ class Lake:
                 previous = previous.select(spec.names).cast(spec.polars_schema)  # type: ignore[arg-type]
                 data = self._prepare(previous, spec)
                 predicate = partition_predicate(item.partition) if item.partition else None
-                self._commit(item.table, data, spec, predicate=predicate)
+                self._commit(item.table, data, spec, predicate=predicate, partition=item.partition)
                 log.warning("rolled back %s %s to version %s", item.table, item.partition, item.version_before)
             except Exception as undo_error:  # keep undoing the rest; the caller re-raises the original error
                 log.exception("could not roll back %s %s", item.table, item.partition)

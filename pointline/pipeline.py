@@ -17,7 +17,7 @@ import polars as pl
 from pointline.config import load_routing
 from pointline.ingest import NO_EXCHANGE, PartitionBuild, build_partition
 from pointline.lake import Lake
-from pointline.schemas import get_table_spec
+from pointline.schemas import QUARANTINE, SchemaValidationError, TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import dates_overlapping
 from vendors.base import BronzeFile, VendorPlugin
 
@@ -47,6 +47,8 @@ class PartitionReport:
     data_version: str
     delta_version: int | None
     shadowed: list[str] = field(default_factory=list)  # sources that lost to config/routing.csv
+    dry_run: bool = False  # True: nothing was written; delta_version is None
+    schema_problems: list[str] = field(default_factory=list)  # what validation would refuse (dry runs)
 
     @property
     def rows_written(self) -> int:
@@ -169,10 +171,13 @@ def ingest_partition(
     exchange: str | None,
     *,
     code_version: str,
+    dry_run: bool = False,
 ) -> PartitionReport:
     """Build and write one partition of `table` and its quarantine; all or nothing.
 
     `exchange` is None for tables that are not partitioned by exchange (their days are UTC).
+    With `dry_run` every step runs (discovery, parsing, validation, PIT resolution, quarantine
+    decisions) but nothing is written: the report says what a real run would do.
     """
     spec = get_table_spec(table)
     if (exchange is None) == ("exchange" in spec.partition_by):
@@ -206,11 +211,27 @@ def ingest_partition(
     build = build_partition(spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol)
     del staged
     version = compute_data_version(code_version, table, fingerprints, dims)
+    report = PartitionReport(table, date, exchange, timezone, fingerprints, build, version, None, shadowed)
+    if dry_run:
+        report.dry_run = True
+        report.schema_problems = _schema_problems(build, spec)
+        return report
     quarantine_values = {"table_name": table, "date": date, "exchange": exchange or NO_EXCHANGE}
     with lake.transaction():
         lake.write_partition("quarantine", build.quarantine, quarantine_values)
-        delta_version = lake.write_partition(table, build.silver, values)
-    return PartitionReport(table, date, exchange, timezone, fingerprints, build, version, delta_version, shadowed)
+        report.delta_version = lake.write_partition(table, build.silver, values)
+    return report
+
+
+def _schema_problems(build: PartitionBuild, spec: TableSpec) -> list[str]:
+    """What write_partition's validation would refuse, without writing."""
+    problems = []
+    for frame, frame_spec in ((build.silver, spec), (build.quarantine, QUARANTINE)):
+        try:
+            validate_frame(frame, frame_spec)
+        except SchemaValidationError as exc:
+            problems += [f"{frame_spec.name}: {p}" for p in exc.problems]
+    return problems
 
 
 def _config_fingerprints(plugins: set[VendorPlugin]) -> list[FileFingerprint]:

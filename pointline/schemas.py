@@ -450,6 +450,60 @@ QUARANTINE = TableSpec(
     sort_by=("file_id", "file_line"),
 )
 
+VALIDATION_LOG = TableSpec(
+    name="validation_log",
+    kind="control",
+    description=(
+        "Ingestion history: one row per (run, partition, Bronze file) with the file's row accounting. "
+        "Append-only; dry runs record nothing."
+    ),
+    columns=(
+        _c("table_name", pl.String(), "Partition: the table ingested."),
+        _c("date", pl.Date(), "Partition: trading date of the ingested partition."),
+        _c("exchange", pl.String(), "Exchange of the partition ('global' for tables not exchange-scoped)."),
+        _c("run_id", pl.String(), "Dagster run id (or another caller's id) that ingested the partition."),
+        _c("validated_at_us", pl.Int64(), "When the partition was written, UTC microseconds."),
+        _c("bronze_path", pl.String(), "Bronze file path relative to the Bronze root."),
+        _c("file_id", pl.Int64(), "Lineage id of the Bronze file."),
+        _c("sha256", pl.String(), "Content hash of the Bronze file as ingested."),
+        _c("rows_read", pl.Int64(), "Rows the file holds (for this partition's read)."),
+        _c("rows_written", pl.Int64(), "Rows of the file written to this partition."),
+        _c("rows_quarantined", pl.Int64(), "Rows of the file quarantined by this partition."),
+        _c("rows_elsewhere", pl.Int64(), "Valid rows of the file that belong to a neighbouring partition."),
+        _c("quarantined_by_reason", pl.String(), "JSON object {reason: rows}."),
+        _c("quarantined_symbols", pl.String(), "JSON object {symbol: rows} of the file's quarantined rows."),
+        _c("data_version", pl.String(), "Data version of the partition the run produced."),
+    ),
+    partition_by=("table_name", "date"),
+    sort_by=("exchange", "validated_at_us", "bronze_path"),
+)
+
+DQ_SUMMARY = TableSpec(
+    name="dq_summary",
+    kind="control",
+    description="Check history: one row per (run, partition, check) with its outcome. Append-only.",
+    columns=(
+        _c("table_name", pl.String(), "Partition: the table checked."),
+        _c("date", pl.Date(), "Partition: trading date of the checked partition."),
+        _c("exchange", pl.String(), "Exchange of the partition ('global' for tables not exchange-scoped)."),
+        _c("run_id", pl.String(), "Dagster run id (or another caller's id)."),
+        _c("checked_at_us", pl.Int64(), "When the check ran, UTC microseconds."),
+        _c("check_name", pl.String(), "Check (see pointline/checks.py)."),
+        _c("passed", pl.Boolean(), "Whether the check passed."),
+        _c("severity", pl.String(), "error (blocking or failing) or warn (reported, data still right)."),
+        _c("blocking", pl.Boolean(), "True when a failure keeps downstream assets from the partition."),
+        _c("description", pl.String(), "The check's one-line outcome."),
+        _c("metadata", pl.String(), "The check's metadata as a JSON object."),
+        _c("rows_written", pl.Int64(), "Rows in the partition after the run."),
+        _c("rows_quarantined", pl.Int64(), "Rows quarantined by the run."),
+        _c("time_min_us", pl.Int64(), "Smallest time-axis value written.", nullable=True),
+        _c("time_max_us", pl.Int64(), "Largest time-axis value written.", nullable=True),
+    ),
+    partition_by=("table_name", "date"),
+    sort_by=("exchange", "checked_at_us", "check_name"),
+)
+
+
 DIM_EXCHANGE = TableSpec(
     name="dim_exchange",
     kind="dimension",
@@ -527,6 +581,8 @@ TABLES: dict[str, TableSpec] = {
         *(kline_spec(i) for i in DEFAULT_KLINE_INTERVALS),
         DIM_ASSET_STATS,
         QUARANTINE,
+        VALIDATION_LOG,
+        DQ_SUMMARY,
         DIM_EXCHANGE,
         DIM_SYMBOL,
     )

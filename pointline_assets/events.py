@@ -22,6 +22,7 @@ from dagster import (
     BackfillPolicy,
     DataVersion,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -29,6 +30,7 @@ from dagster import (
 
 from pointline.checks import CHECKS, check_stored_partition, checks_for
 from pointline.config import settings
+from pointline.dq import record_history
 from pointline.pipeline import PartitionInputError, PartitionReport, ingest_partition
 from pointline.schemas import TABLES, TableSpec, get_table_spec, kline_spec
 from pointline_assets.bronze import vendors_feeding
@@ -41,6 +43,12 @@ from vendors.base import BronzeFileError
 
 # Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
 EVENT_CODE_VERSION = "events-2"
+
+
+def _freshness(table: str) -> FreshnessPolicy:
+    """How late a table may be before the UI flags it (config/lake.toml [freshness])."""
+    warn, fail = settings().freshness(table)
+    return FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=fail), warn_window=dt.timedelta(hours=warn))
 
 
 def is_exchange_scoped(spec: TableSpec) -> bool:
@@ -74,6 +82,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
             for name, check in checks_for(table).items()
         ],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
+        freshness_policy=_freshness(table),
     )
     def _event_asset(context: AssetExecutionContext, lake: LakeResource, vendors: VendorsResource) -> MaterializeResult:
         if is_exchange_scoped(spec):
@@ -94,6 +103,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
         except (PartitionInputError, BronzeFileError) as exc:
             raise Failure(description=str(exc)) from exc
         checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
+        record_history(store, report, checks, checks_for(table), context.run_id)
         context.log.info(
             f"{table} {context.partition_key}: read {report.build.rows_read}, wrote {report.rows_written}, "
             f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"

@@ -18,4 +18,4 @@ silver_job = define_asset_job(
 daily_job = define_asset_job(
     "daily_job", selection=list(DAILY_TABLES), description="Tables partitioned by UTC date only (vendor snapshots)."
 )
-ALL_JOBS = [dimensions_job, silver_job, daily_job]
+ALL_JOBS = [dimensions_job, silver_job, daily_job]  # the asset jobs the Bronze sensor targets

@@ -45,3 +45,30 @@ def test_silver_assets_are_partitioned_and_checked():
 def test_sensor_runs_by_default():
     sensor = defs.get_sensor_def("bronze_sensor")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
+
+
+def test_silver_assets_carry_the_freshness_policy_from_config():
+    """Late tables show in the UI: every row-fed asset has the [freshness] windows of config/lake.toml."""
+    import datetime as dt
+
+    from pointline.config import settings
+    from pointline_assets.events import EVENT_ASSETS
+
+    warn, fail = settings().freshness("trades")
+    assert (warn, fail) == (26.0, 36.0)
+    for table, asset in EVENT_ASSETS.items():
+        (spec,) = asset.specs
+        policy = spec.freshness_policy
+        assert policy is not None, table
+        assert policy.fail_window.to_timedelta() == dt.timedelta(hours=settings().freshness(table)[1])
+        assert policy.warn_window.to_timedelta() == dt.timedelta(hours=settings().freshness(table)[0])
+
+
+def test_freshness_overrides_per_table(tmp_path):
+    from pointline.config import config_dir, load_settings
+
+    text = (config_dir() / "lake.toml").read_text(encoding="utf-8")
+    text += "\n[freshness.tables.kline_1d]\nwarn_after_hours = 48\nfail_after_hours = 72\n"
+    (tmp_path / "lake.toml").write_text(text)
+    loaded = load_settings(tmp_path / "lake.toml")
+    assert loaded.freshness("kline_1d") == (48.0, 72.0) and loaded.freshness("trades") == (26.0, 36.0)
