@@ -103,7 +103,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
         except (PartitionInputError, BronzeFileError) as exc:
             raise Failure(description=str(exc)) from exc
         checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
-        record_history(store, report, checks, checks_for(table), context.run_id)
+        record_history(store, report, checks, checks_for(table), context.run.run_id)
         context.log.info(
             f"{table} {context.partition_key}: read {report.build.rows_read}, wrote {report.rows_written}, "
             f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
