@@ -1,7 +1,8 @@
 """The Pointline code location: one Definitions composed from the per-layer modules.
 
 Bronze (external specs, one per vendor plugin) -> dimensions -> Silver, plus the Bronze
-sensor. Resources: the lake storage and the vendor plugins, both configurable.
+sensor, the dry-run job and the maintenance jobs/schedules (compaction, vacuum, lake stats).
+Resources: the lake storage and the vendor plugins, both configurable.
 """
 
 from dagster import Definitions
@@ -11,13 +12,15 @@ from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.dry_run import dry_run_job
 from pointline_assets.events import EVENT_ASSETS
 from pointline_assets.jobs import ALL_JOBS
+from pointline_assets.maintenance import MAINTENANCE_ASSETS, MAINTENANCE_JOBS, MAINTENANCE_SCHEDULES
 from pointline_assets.sensors import bronze_sensor
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 
 defs = Definitions(
-    assets=[*bronze_specs(), dim_exchange, dim_symbol, *EVENT_ASSETS.values()],
-    jobs=[*ALL_JOBS, dry_run_job],
+    assets=[*bronze_specs(), dim_exchange, dim_symbol, *EVENT_ASSETS.values(), *MAINTENANCE_ASSETS],
+    jobs=[*ALL_JOBS, dry_run_job, *MAINTENANCE_JOBS],
     sensors=[bronze_sensor],
+    schedules=MAINTENANCE_SCHEDULES,
     resources={"lake": LakeResource(), "vendors": VendorsResource()},
 )

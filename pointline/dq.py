@@ -17,6 +17,7 @@ import polars as pl
 
 from pointline.ingest import NO_EXCHANGE
 from pointline.lake import Lake
+from pointline.maintenance import maybe_compact_after_ingest
 from pointline.schemas import DQ_SUMMARY, VALIDATION_LOG, get_table_spec
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ def record_history(
     at_us = _now_us()
     lake.append("validation_log", validation_rows(report, run_id, at_us))
     lake.append("dq_summary", summary_rows(report, outcomes, checks, run_id, at_us))
+    for history in ("validation_log", "dq_summary"):  # one small file per run: compact when configured
+        maybe_compact_after_ingest(lake, history, {"table_name": report.table, "date": report.date})
 
 
 def dq_summary(

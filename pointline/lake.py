@@ -253,6 +253,8 @@ class Lake:
     def write_partition(self, table: str, df: pl.DataFrame, values: PartitionValues) -> int:
         """Replace exactly one partition of `table` with `df` (possibly empty); returns the new version."""
         spec = get_table_spec(table)
+        if not spec.partition_by:
+            raise ValueError(f"{table} is not partitioned; use replace_table")
         if set(values) != set(spec.partition_by):
             raise ValueError(f"{table}: partition values {sorted(values)} must name {list(spec.partition_by)}")
         validate_frame(df, spec)

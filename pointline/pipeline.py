@@ -17,6 +17,7 @@ import polars as pl
 from pointline.config import load_routing
 from pointline.ingest import NO_EXCHANGE, PartitionBuild, build_partition
 from pointline.lake import Lake
+from pointline.maintenance import maybe_compact_after_ingest
 from pointline.schemas import QUARANTINE, SchemaValidationError, TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import dates_overlapping
 from vendors.base import BronzeFile, VendorPlugin
@@ -220,6 +221,7 @@ def ingest_partition(
     with lake.transaction():
         lake.write_partition("quarantine", build.quarantine, quarantine_values)
         report.delta_version = lake.write_partition(table, build.silver, values)
+    maybe_compact_after_ingest(lake, table, values)  # off unless config/lake.toml [maintenance] says so
     return report
 
 

@@ -113,3 +113,20 @@ def test_runs_append_history_that_answers_questions_in_one_query(env):
     # "which symbols were quarantined last week" is one query too
     quarantined = quarantined_symbols(lake, D1 - dt.timedelta(days=6), D1, "binance")
     assert MISSING_SYMBOL[1] in set(quarantined["symbol"])
+
+
+def test_dq_summary_command_prints_the_latest_results(env):
+    import subprocess
+    import sys
+
+    key = partition_key(D1, "binance")
+    assert materialize([trades], instance=env["instance"], resources=env["resources"], partition_key=key).success
+    lake_root = str(env["root"] / "lake")
+    cmd = [sys.executable, "-m", "pointline.cli", "dq", "summary", "--exchange", "binance", "--date", str(D1)]
+    out = subprocess.run([*cmd, "--lake-root", lake_root], capture_output=True, text=True, check=True).stdout
+    assert "5 check result(s), 1 failed" in out and "symbol_coverage" in out and "quarantine_rate" in out
+    # the failed check is a warning: --fail-on-error only trips on error-severity failures
+    strict = subprocess.run([*cmd, "--lake-root", lake_root, "--fail-on-error"], capture_output=True, text=True)
+    assert strict.returncode == 0, strict.stderr
+    empty = subprocess.run([*cmd[:-1], "2020-01-01", "--lake-root", lake_root], capture_output=True, text=True)
+    assert "no check results" in empty.stdout
