@@ -504,6 +504,44 @@ DQ_SUMMARY = TableSpec(
 )
 
 
+LAKE_STATS = TableSpec(
+    name="lake_stats",
+    kind="control",
+    description=(
+        "Daily snapshot of the lake's size per table and partition, read from the Delta log "
+        "(no data scan): rows, files, bytes and the time-axis range. One partition per snapshot_date."
+    ),
+    columns=(
+        _c("snapshot_date", pl.Date(), "Partition: UTC date the snapshot was taken."),
+        _c("table", pl.String(), "Lake table (a name of the schema registry)."),
+        _c(
+            "partition",
+            pl.String(),
+            "Hive-style partition key, e.g. date=2024-05-01/exchange=binance; empty for unpartitioned tables.",
+        ),
+        _c("date", pl.Date(), "The partition's date; null when the table is not partitioned by date.", nullable=True),
+        _c(
+            "exchange",
+            pl.String(),
+            "The partition's exchange; null when the table is not exchange-scoped.",
+            nullable=True,
+        ),
+        _c("rows", pl.Int64(), "Rows (sum of numRecords); null when a file has no statistics.", nullable=True),
+        _c("files", pl.Int64(), "Data files of the partition in the current version."),
+        _c("bytes", pl.Int64(), "Bytes of those files."),
+        _c(
+            "time_min_us",
+            pl.Int64(),
+            "Smallest time-axis value (UTC microseconds); null without a time axis or statistics.",
+            nullable=True,
+        ),
+        _c("time_max_us", pl.Int64(), "Largest time-axis value (UTC microseconds); null likewise.", nullable=True),
+    ),
+    partition_by=("snapshot_date",),
+    sort_by=("table", "partition"),
+)
+
+
 DIM_EXCHANGE = TableSpec(
     name="dim_exchange",
     kind="dimension",
@@ -583,6 +621,7 @@ TABLES: dict[str, TableSpec] = {
         QUARANTINE,
         VALIDATION_LOG,
         DQ_SUMMARY,
+        LAKE_STATS,
         DIM_EXCHANGE,
         DIM_SYMBOL,
     )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from pointline.config import settings
 from pointline.lake import Lake, PartitionValues
-from pointline.schemas import TABLES, ColumnSpec, TableSpec, get_table_spec, kline_spec, validate_frame
+from pointline.schemas import LAKE_STATS, TABLES, TableSpec, get_table_spec, kline_spec
 
 __all__ = [
     "LAKE_STATS",
@@ -34,53 +34,14 @@ __all__ = [
     "write_snapshot",
 ]
 
-# The snapshot table. Declared here until it moves into the schema registry (pointline/schemas.py,
-# TABLES); its location is already the one `Lake.uri` gives a control table.
-LAKE_STATS = TableSpec(
-    name="lake_stats",
-    kind="control",
-    description=(
-        "Daily snapshot of the lake's size per table and partition, read from the Delta log "
-        "(no data scan): rows, files, bytes and the time-axis range. One partition per snapshot_date."
-    ),
-    columns=(
-        ColumnSpec("snapshot_date", pl.Date(), "Partition: UTC date the snapshot was taken."),
-        ColumnSpec("table", pl.String(), "Lake table (a name of the schema registry)."),
-        ColumnSpec(
-            "partition",
-            pl.String(),
-            "Hive-style partition key, e.g. date=2024-05-01/exchange=binance; empty for unpartitioned tables.",
-        ),
-        ColumnSpec(
-            "date", pl.Date(), "The partition's date; null when the table is not partitioned by date.", nullable=True
-        ),
-        ColumnSpec(
-            "exchange", pl.String(), "The partition's exchange; null when the table is not exchange-scoped.", True
-        ),
-        ColumnSpec("rows", pl.Int64(), "Rows (sum of numRecords); null when a file has no statistics.", nullable=True),
-        ColumnSpec("files", pl.Int64(), "Data files of the partition in the current version."),
-        ColumnSpec("bytes", pl.Int64(), "Bytes of those files."),
-        ColumnSpec(
-            "time_min_us",
-            pl.Int64(),
-            "Smallest time-axis value (UTC microseconds); null without a time axis or statistics.",
-            nullable=True,
-        ),
-        ColumnSpec(
-            "time_max_us", pl.Int64(), "Largest time-axis value (UTC microseconds); null likewise.", nullable=True
-        ),
-    ),
-    partition_by=("snapshot_date",),
-    sort_by=("table", "partition"),
-)
-
 STATS_SCHEMA = pl.Schema({c.name: c.dtype for c in LAKE_STATS.columns if c.name != "snapshot_date"})
 
 
 def stats_tables() -> list[str]:
-    """Every table the lake may hold: the registry plus the kline intervals config/lake.toml asks for."""
+    """Every table the lake may hold: the registry plus the kline intervals config/lake.toml asks for,
+    without the snapshots themselves (they would count their own growth)."""
     klines = [kline_spec(i).name for i in settings().kline_intervals]
-    return sorted(set(TABLES) | set(klines))
+    return sorted((set(TABLES) | set(klines)) - {LAKE_STATS.name})
 
 
 def open_table(lake: Lake, table: str, *, version: int | None = None) -> DeltaTable | None:
@@ -194,35 +155,21 @@ def table_summary(lake: Lake, tables: list[str] | None = None) -> pl.DataFrame:
 
 # ---- the daily snapshot ---------------------------------------------------------------------
 def lake_stats_uri(lake: Lake) -> str:
-    """Where the snapshots live: the path `Lake.uri('lake_stats')` gives once the spec is registered."""
-    return f"{lake.root}/control/{LAKE_STATS.name}"
+    """Where the snapshots live (a control table of the registry)."""
+    return lake.uri(LAKE_STATS.name)
 
 
 def write_snapshot(lake: Lake, stats: pl.DataFrame, snapshot_date: dt.date) -> int:
     """Store `stats` as the snapshot of `snapshot_date`, replacing that day's earlier snapshot (so a
     re-run the same day does not double count); returns the new Delta version."""
     frame = stats.select(pl.lit(snapshot_date, pl.Date).alias("snapshot_date"), *STATS_SCHEMA.names())
-    frame = frame.cast(LAKE_STATS.polars_schema).sort(list(LAKE_STATS.sort_by))  # type: ignore[arg-type]
-    validate_frame(frame, LAKE_STATS)
-    uri = lake_stats_uri(lake)
-    exists = _exists(uri, lake)
-    write_deltalake(
-        uri,
-        frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest()),
-        mode="overwrite" if exists else "append",
-        predicate=f"snapshot_date = '{snapshot_date.isoformat()}'" if exists else None,
-        partition_by=list(LAKE_STATS.partition_by),
-        storage_options=lake.storage_options,
-    )
-    return DeltaTable(uri, storage_options=lake.storage_options).version()
+    frame = frame.cast(LAKE_STATS.polars_schema)  # type: ignore[arg-type]
+    return lake.write_partition(LAKE_STATS.name, frame, {"snapshot_date": snapshot_date})
 
 
 def read_snapshots(lake: Lake) -> pl.DataFrame:
     """Every stored snapshot (empty with the schema when none was taken yet)."""
-    uri = lake_stats_uri(lake)
-    if not _exists(uri, lake):
-        return LAKE_STATS.empty()
-    return pl.read_delta(uri, storage_options=lake.storage_options)
+    return lake.read(LAKE_STATS.name) if lake.exists(LAKE_STATS.name) else LAKE_STATS.empty()
 
 
 def _exists(uri: str, lake: Lake) -> bool:

@@ -84,7 +84,7 @@ def append_files(lake: Lake, table: str, values: dict, chunks: list[pl.DataFrame
 
 def partition_of(table: str, date: dt.date = D1, exchange: str = "binance") -> dict:
     """Partition values of `table` for a date and exchange (quarantine also names its table)."""
-    base = {"table_name": "trades", "date": date, "exchange": exchange}
+    base = {"table_name": "trades", "date": date, "exchange": exchange, "snapshot_date": date}
     return {k: base[k] for k in get_table_spec(table).partition_by}
 
 
