@@ -219,8 +219,9 @@ def ingest_partition(
         return report
     quarantine_values = {"table_name": table, "date": date, "exchange": exchange or NO_EXCHANGE}
     with lake.transaction():
-        lake.write_partition("quarantine", build.quarantine, quarantine_values)
-        report.delta_version = lake.write_partition(table, build.silver, values)
+        _, report.delta_version = lake.write_partitions(
+            [("quarantine", build.quarantine, quarantine_values), (table, build.silver, values)]
+        )
     maybe_compact_after_ingest(lake, table, values)  # off unless config/lake.toml [maintenance] says so
     return report
 

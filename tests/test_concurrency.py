@@ -219,9 +219,10 @@ def race(lake_root: Path, jobs: list[tuple[Path, str]], work: Path) -> list[Chil
             child.stop()
     for child in children:
         assert not [e for e in child.event_names() if e.startswith("barrier-timeout")], child.event_names()
-    # every partition write (quarantine, then Silver) went through the barrier with all writers
+    # every commit (a table's creation when absent, then quarantine and Silver) went through the
+    # barrier with all writers
     gates = sorted(barrier.iterdir())
-    assert [g.name for g in gates] == ["write-1", "write-2"]
+    assert len(gates) >= 2 and all(len(list(g.iterdir())) == len(jobs) for g in gates), gates
     assert all(len(list(g.iterdir())) == len(jobs) for g in gates)
     return children
 
@@ -281,11 +282,12 @@ class Kill:
     delay: float = 0.0  # seconds after the event before the kill (when not pausing)
 
 
-# The killed run writes the quarantine partition (commit 1), then the Silver partition (commit 2).
+# The killed run writes both data files first (quarantine, then the >1 s Silver Parquet), then
+# commits the quarantine partition (commit 1) and the Silver partition (commit 2) back to back.
 KILLS = [
-    Kill("commit-1-before", pause=True),  # quarantine Parquet written, not committed
-    Kill("commit-1-after", pause=False, delay=0.5),  # in the middle of the >1 s Silver Parquet write
-    Kill("commit-2-before", pause=True),  # Silver Parquet complete, not committed
+    Kill("write-trades-before", pause=False, delay=0.5),  # in the middle of the Silver Parquet write
+    Kill("commit-1-before", pause=True),  # both files written, nothing committed
+    Kill("commit-2-before", pause=True),  # quarantine committed, Silver not: the milliseconds-wide window
     Kill("commit-2-after", pause=True),  # both committed, the run not finished
 ]
 
@@ -379,8 +381,9 @@ def test_sigkill_during_a_big_ingest_leaves_each_partition_whole(world, tmp_path
     # file and committing it (the kill mid-write may come before the file exists).
     silver_orphans, q_orphans = zip(*orphans, strict=True)
     assert list(silver_orphans) == sorted(silver_orphans) and list(q_orphans) == sorted(q_orphans), orphans
-    assert q_orphans == (1, 1, 1, 1), orphans
-    assert silver_orphans[0] == 0 and silver_orphans[2] in (1, 2) and silver_orphans[3] == silver_orphans[2], orphans
+    # kills before a commit leave staged files behind (how many depends on where the timed kill
+    # lands); they only ever accumulate, never show in reads, and a full vacuum removes them (below)
+    assert silver_orphans[-1] >= 1, orphans
     print(f"\nuntracked parquet files after each kill (trades, quarantine): {orphans}")
 
     # A full vacuum removes them; a plain one does not (it only deletes files the log removed).

@@ -6,15 +6,16 @@
 Runs `pointline.pipeline.ingest_partition` with the Tardis plugin (no Dagster), exactly as the
 asset does. Test hooks, all inside this process only:
 
-* ``--barrier DIR --parties N``: the first commit attempt of every `Lake.write_partition` call
+* ``--barrier DIR --parties N``: the first attempt of every commit call (`Lake._commit_file`, `Lake._commit`)
   waits until N processes have reached the same write (a file barrier in DIR). Both writers have
   loaded their Delta snapshot by then, so their commits really race (one must conflict).
 * ``--events FILE``: appends one line per step (``started``, ``commit-<k>-before``,
   ``commit-<k>-after``, ``done``) so the parent knows where the child is; ``k`` counts Delta
   commits (fast-path ``create_write_transaction`` and ``write_deltalake``) from 1.
 * ``--pause-at EVENT``: on reaching that event the child writes ``paused <EVENT>`` and sleeps,
-  so the parent can SIGKILL it at exactly that point (e.g. ``commit-2-before``: the Silver
-  Parquet file is written but not yet in the Delta log).
+  so the parent can SIGKILL it at exactly that point (e.g. ``commit-2-before``: the quarantine
+  is committed, the Silver Parquet file is written but not yet in the Delta log; both files are
+  written before the first commit, see `Lake.write_partitions`).
 
 The report (rows written / quarantined, Delta version) is printed as one JSON line on stdout.
 """
@@ -77,14 +78,19 @@ class Hooks:
 
     def install(self) -> None:
         hooks = self
-        real_write_partition = Lake.write_partition
+        real_commit_file, real_commit, real_write_file = Lake._commit_file, Lake._commit, Lake._write_file
         real_cwt = deltalake.DeltaTable.create_write_transaction
         real_wd = lake_module.write_deltalake
 
-        def write_partition(self, *args, **kwargs):
-            hooks.writes += 1
-            hooks.barrier_pending = True
-            return real_write_partition(self, *args, **kwargs)
+        def counted(real):
+            """Each commit call (a partition's data file, or a table's creation) waits at the barrier once."""
+
+            def call(self, *args, **kwargs):
+                hooks.writes += 1
+                hooks.barrier_pending = True
+                return real(self, *args, **kwargs)
+
+            return call
 
         def around_commit(commit, *args, **kwargs):
             hooks.wait_barrier()
@@ -101,7 +107,15 @@ class Hooks:
         def write_deltalake(*args, **kwargs):
             return around_commit(real_wd, *args, **kwargs)
 
-        Lake.write_partition = write_partition
+        def write_file(self, table, *args, **kwargs):
+            hooks.event(f"write-{table}-before")
+            result = real_write_file(self, table, *args, **kwargs)
+            hooks.event(f"write-{table}-after")
+            return result
+
+        Lake._write_file = write_file
+        Lake._commit_file = counted(real_commit_file)
+        Lake._commit = counted(real_commit)
         deltalake.DeltaTable.create_write_transaction = create_write_transaction
         lake_module.write_deltalake = write_deltalake
 
