@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from pointline.ingest import NO_EXCHANGE
 from pointline.lake import Lake
 from pointline.maintenance import maybe_compact_after_ingest
 from pointline.schemas import DQ_SUMMARY, VALIDATION_LOG, get_table_spec
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pointline.checks import CheckDefinition, CheckOutcome
@@ -108,7 +111,10 @@ def record_history(
     lake.append("validation_log", validation_rows(report, run_id, at_us))
     lake.append("dq_summary", summary_rows(report, outcomes, checks, run_id, at_us))
     for history in ("validation_log", "dq_summary"):  # one small file per run: compact when configured
-        maybe_compact_after_ingest(lake, history, {"table_name": report.table, "date": report.date})
+        try:
+            maybe_compact_after_ingest(lake, history, {"table_name": report.table, "date": report.date})
+        except Exception:  # the history is written; a later compaction_job catches up
+            log.exception("compacting %s after the run failed", history)
 
 
 def dq_summary(

@@ -278,7 +278,15 @@ class Lake:
             for item in staged:  # nothing was committed: the written files must not linger
                 item.discard()
             raise
-        return [item.commit() for item in staged]
+        versions = []
+        for n, item in enumerate(staged):
+            try:
+                versions.append(item.commit())
+            except BaseException:
+                for rest in staged[n + 1 :]:  # never committed: their files must not linger either
+                    rest.discard()
+                raise
+        return versions
 
     def _stage_partition(self, table: str, df: pl.DataFrame, values: PartitionValues) -> _Staged:
         """Validate and write the partition's data file (local fast path); return the commit to run."""
@@ -290,23 +298,39 @@ class Lake:
         validate_frame(df, spec)
         self._check_partition_values(table, df, values)
         before = self.version(table)
-        if self._txn is not None:  # registered before committing: an interrupt after the commit is undone too
-            self._txn.written.append(_Written(table, dict(values), before))
+        registered = False
+
+        def register() -> None:
+            """Join the transaction right before the first commit touching the partition (then an
+            interrupt after the commit is undone too, and a partition never committed is left alone)."""
+            nonlocal registered
+            if self._txn is not None and not registered:
+                self._txn.written.append(_Written(table, dict(values), before))
+            registered = True
+
         predicate = partition_predicate(values)
         if self._local_plain(values):
             if before is None:  # deltalake creates the table (schema only); our file is added below
+                register()
                 self._commit(table, self._prepare(spec.empty(), spec), spec, predicate=predicate, partition=values)
             dtable = self._open(table)
         else:
             dtable = None
         if dtable is not None and df.height and self._schema_matches(dtable, spec):
             path, add = self._write_file(table, self._ordered(df, spec), values)
-            return _Staged(
-                commit=lambda: self._commit_file(table, dtable, spec, values, path, add),
-                discard=lambda: path.unlink(missing_ok=True),
-            )
+
+            def commit_file() -> int:
+                register()
+                return self._commit_file(table, dtable, spec, values, path, add)
+
+            return _Staged(commit=commit_file, discard=lambda: path.unlink(missing_ok=True))
         data = self._prepare(df, spec)
-        return _Staged(commit=lambda: self._commit(table, data, spec, predicate=predicate, partition=values))
+
+        def commit() -> int:
+            register()
+            return self._commit(table, data, spec, predicate=predicate, partition=values)
+
+        return _Staged(commit=commit)
 
     def replace_table(self, table: str, df: pl.DataFrame) -> int:
         """Overwrite a whole (small, unpartitioned) table."""
@@ -512,6 +536,8 @@ class Lake:
         failures: list[str] = []
         for item in reversed(txn.written):
             spec = get_table_spec(item.table)
+            if item.version_before is not None and self.version(item.table) == item.version_before:
+                continue  # its commit never landed: nothing to restore (and no new version to make)
             try:
                 if item.version_before is None:
                     previous = spec.empty()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from pointline.trading_day import dates_overlapping
 from vendors.base import BronzeFile, VendorPlugin
 
 MISSING_SYMBOL = "missing_pit_symbol"
+log = logging.getLogger(__name__)
 UTC = "UTC"
 
 
@@ -222,7 +224,10 @@ def ingest_partition(
         _, report.delta_version = lake.write_partitions(
             [("quarantine", build.quarantine, quarantine_values), (table, build.silver, values)]
         )
-    maybe_compact_after_ingest(lake, table, values)  # off unless config/lake.toml [maintenance] says so
+    try:  # the partition has landed: compaction (off unless config/lake.toml says so) must not fail the run
+        maybe_compact_after_ingest(lake, table, values)
+    except Exception:
+        log.exception("%s %s: compaction after ingest failed; the partition is written", table, values)
     return report
 
 

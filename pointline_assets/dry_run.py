@@ -56,6 +56,8 @@ def dry_run_partitions(lake: LakeResource, vendors: VendorsResource, config: Dry
         if table not in EVENT_TABLES:
             raise ValueError(f"unknown table {table!r}; known: {list(EVENT_TABLES)}")
         scoped = is_exchange_scoped(get_table_spec(table))
+        if scoped and not config.exchanges:
+            raise ValueError(f"{table} is partitioned by exchange: name the exchanges to walk")
         for date_text in config.dates:
             date = dt.date.fromisoformat(date_text)
             for exchange in config.exchanges if scoped else [None]:

@@ -103,13 +103,18 @@ def build_event_asset(table: str) -> AssetsDefinition:
         except (PartitionInputError, BronzeFileError) as exc:
             raise Failure(description=str(exc)) from exc
         checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
-        record_history(store, report, checks, checks_for(table), context.run.run_id)
+        try:  # the partition has landed; a history append that fails must not report it as not written
+            record_history(store, report, checks, checks_for(table), context.run.run_id)
+            history_recorded = True
+        except Exception as exc:
+            context.log.warning(f"{table} {context.partition_key}: DQ history not recorded: {exc!r}")
+            history_recorded = False
         context.log.info(
             f"{table} {context.partition_key}: read {report.build.rows_read}, wrote {report.rows_written}, "
             f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
         )
         return MaterializeResult(
-            metadata=_materialization_metadata(report, store.uri(table)),
+            metadata={**_materialization_metadata(report, store.uri(table)), "history_recorded": history_recorded},
             data_version=DataVersion(report.data_version),
             check_results=[
                 AssetCheckResult(

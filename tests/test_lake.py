@@ -242,3 +242,31 @@ def test_interrupt_after_a_commit_is_rolled_back_and_the_table_stays_readable(tm
         lake.write_partition("trades", trades_frame(D1, "binance", 7, offset=10), {"date": D1, "exchange": "binance"})
     monkeypatch.setattr(Lake, "version", real_version)
     assert lake.read("trades").equals(before.sort(list(TRADES.sort_by)))
+
+
+def test_failed_commit_of_a_multi_partition_write_leaves_no_file_and_no_change(tmp_path, monkeypatch):
+    """write_partitions stages every file first; when a commit fails, the files not yet committed are
+    removed (no untracked Parquet left in the lake) and partitions never committed are not rewritten."""
+    import deltalake
+
+    lake = Lake(str(tmp_path / "lake"))
+    d = dt.date(2024, 5, 1)
+    lake.write_partition("trades", trades_frame(d, "binance", 5), {"date": d, "exchange": "binance"})
+    lake.write_partition("trades", trades_frame(d, "okx", 3), {"date": d, "exchange": "okx"})
+    before_files = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*.parquet"))
+    version = lake.version("trades")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("commit refused")
+
+    monkeypatch.setattr(deltalake.DeltaTable, "create_write_transaction", refuse)
+    writes = [
+        ("trades", trades_frame(d, "binance", 7, offset=100), {"date": d, "exchange": "binance"}),
+        ("trades", trades_frame(d, "okx", 9, offset=100), {"date": d, "exchange": "okx"}),
+    ]
+    with pytest.raises(RuntimeError, match="commit refused"), lake.transaction():
+        lake.write_partitions(writes)
+    monkeypatch.undo()
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*.parquet")) == before_files
+    assert lake.version("trades") == version  # nothing committed, so nothing to roll back either
+    assert lake.read_partition("trades", {"date": d, "exchange": "okx"}).height == 3
