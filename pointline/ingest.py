@@ -231,14 +231,19 @@ def _apply_rules(rows: pl.DataFrame, spec: TableSpec, dim_symbol: pl.DataFrame |
 
 
 def _underlying_ids(rows: pl.DataFrame, dim_symbol: pl.DataFrame, axis: str) -> pl.Series:
-    """The underlying's symbol_id at the row's time: dim_symbol.underlying of the option's version,
-    else the row's own underlying_index; null when neither names an instrument of the exchange."""
+    """The underlying's symbol_id at the row's time: dim_symbol.underlying of the option's version
+    when that resolves, else the row's own underlying_index; null when neither names an instrument
+    of the exchange (an index, a synthetic future)."""
     declared = dim_symbol.select("symbol_id", pl.col("underlying").alias("_declared"))
     keys = rows.select("symbol_id", "exchange", "underlying_index", axis).join(
         declared, on="symbol_id", how="left", maintain_order="left"
     )
-    lookup = keys.select("exchange", pl.coalesce("_declared", "underlying_index").alias("symbol"), axis)
-    return resolve_symbol_ids(lookup, dim_symbol, ts_col=axis)
+
+    def resolve(symbol: str) -> pl.Series:
+        lookup = keys.select("exchange", pl.col(symbol).alias("symbol"), axis)
+        return resolve_symbol_ids(lookup, dim_symbol, ts_col=axis)
+
+    return resolve("_declared").fill_null(resolve("underlying_index")).alias("underlying_symbol_id")
 
 
 def _quarantine_rows(

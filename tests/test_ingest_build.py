@@ -116,3 +116,31 @@ def test_empty_exchange_cell_is_an_exchange_mismatch():
     )
     assert build.silver.height == 1
     assert build.quarantine["reason"].to_list() == ["exchange_mismatch"]
+
+
+def test_option_underlying_falls_back_to_the_rows_underlying_index():
+    """dim_symbol.underlying wins when it names a listed instrument; otherwise the row's
+    underlying_index is tried; an index or synthetic underlying stays null."""
+    from pointline.ingest import _underlying_ids
+
+    far = 2**63 - 1
+    dim = pl.DataFrame(
+        {
+            "exchange": ["deribit"] * 4,
+            "exchange_symbol": ["OPT-A", "OPT-B", "BTC-31MAY24", "BTC-28JUN24"],
+            "valid_from_us": [0, 0, 0, 0],
+            "valid_until_us": [far] * 4,
+            "symbol_id": [1, 2, 3, 4],
+            "underlying": ["BTC-DELISTED", "BTC-28JUN24", None, None],
+        }
+    )
+    rows = pl.DataFrame(
+        {
+            "symbol_id": [1, 2, 1, 1],
+            "exchange": ["deribit"] * 4,
+            "underlying_index": ["BTC-31MAY24", "BTC-31MAY24", "SYN.BTC-3MAY24", None],
+            "ts_local_us": [10, 10, 10, 10],
+        }
+    )
+    # OPT-A declares an unknown underlying -> its index resolves; OPT-B's declared one wins over its index
+    assert _underlying_ids(rows, dim, "ts_local_us").to_list() == [3, 4, None, None]
