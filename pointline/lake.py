@@ -230,6 +230,19 @@ class Lake:
         spec = get_table_spec(table)
         return f"{self.root}/{_LAYER_BY_KIND[spec.kind]}/{table}"
 
+    def writer_properties(self, spec: TableSpec) -> WriterProperties:
+        """The Parquet settings of every deltalake write of the lake (zstd level, row groups, encodings)."""
+        return WriterProperties(
+            compression="ZSTD",
+            compression_level=ZSTD_LEVEL,
+            max_row_group_size=self.max_row_group_size,
+            column_properties={c: p for c, p in COLUMN_ENCODINGS.items() if c in spec.names} or None,
+        )
+
+    def delta_table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        """The table's Delta snapshot (latest unless `version`), None when the table does not exist."""
+        return self._open(table, version)
+
     def _open(self, table: str, version: int | None = None) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri(table), version=version, storage_options=self.storage_options)
@@ -353,7 +366,7 @@ class Lake:
         if df.is_empty():
             return self.version(table)
         data = self._prepare(df, spec)
-        props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL)
+        props = self.writer_properties(spec)
 
         def attempt(n: int) -> None:
             write_deltalake(
@@ -464,12 +477,7 @@ class Lake:
         predicate: str | None,
         partition: PartitionValues | None = None,
     ) -> int:
-        props = WriterProperties(
-            compression="ZSTD",
-            compression_level=ZSTD_LEVEL,
-            max_row_group_size=self.max_row_group_size,
-            column_properties={c: p for c, p in COLUMN_ENCODINGS.items() if c in spec.names} or None,
-        )
+        props = self.writer_properties(spec)
 
         def attempt(n: int) -> None:
             exists = self.exists(table)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from pointline.config import MaintenanceSettings, default_bronze_root, maintenance_settings
-from pointline.lake import COLUMN_ENCODINGS, ZSTD_LEVEL, Lake, PartitionValues, partition_predicate, sort_rows
+from pointline.lake import Lake, PartitionValues, partition_predicate, sort_rows
 from pointline.schemas import TableSpec, get_table_spec, validate_frame
 from pointline.stats import file_actions, open_table, partition_text, stats_tables
 
@@ -85,16 +85,6 @@ def _partition_files(dtable: DeltaTable, spec: TableSpec, values: PartitionValue
     return files
 
 
-def _writer_properties(lake: Lake, spec: TableSpec) -> WriterProperties:
-    """The Parquet settings the Lake's own deltalake writes use (zstd level, row groups, encodings)."""
-    return WriterProperties(
-        compression="ZSTD",
-        compression_level=ZSTD_LEVEL,
-        max_row_group_size=lake.max_row_group_size,
-        column_properties={c: p for c, p in COLUMN_ENCODINGS.items() if c in spec.names} or None,
-    )
-
-
 def _rewrite(lake: Lake, dtable: DeltaTable, spec: TableSpec, values: PartitionValues) -> int:
     """Read the partition at the snapshot's version, sort it and overwrite it in one commit based on
     that same snapshot; raises CommitFailedError when another writer changed the partition since."""
@@ -109,7 +99,7 @@ def _rewrite(lake: Lake, dtable: DeltaTable, spec: TableSpec, values: PartitionV
         predicate=partition_predicate(values) if values else None,
         partition_by=list(spec.partition_by) or None,
         target_file_size=_ONE_FILE,
-        writer_properties=_writer_properties(lake, spec),
+        writer_properties=lake.writer_properties(spec),
         # deltalake's conflict check (against the snapshot read) lets commits to other partitions
         # through and fails this one if the partition changed: it never overwrites blindly.
         commit_properties=CommitProperties(

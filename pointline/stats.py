@@ -46,10 +46,7 @@ def stats_tables() -> list[str]:
 
 def open_table(lake: Lake, table: str, *, version: int | None = None) -> DeltaTable | None:
     """The table's Delta snapshot (latest unless `version`), None when the table does not exist."""
-    try:
-        return DeltaTable(lake.uri(table), version=version, storage_options=lake.storage_options)
-    except TableNotFoundError:
-        return None
+    return lake.delta_table(table, version)
 
 
 def partition_text(values: PartitionValues) -> str:
