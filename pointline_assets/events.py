@@ -12,6 +12,7 @@ along with the materialization.
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
 import datetime as dt
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -29,10 +30,11 @@ from dagster import (
 )
 
 from pointline.checks import CHECKS, check_stored_partition, checks_for
-from pointline.config import settings
+from pointline.config import load_exchanges, settings
 from pointline.dq import record_history
 from pointline.pipeline import PartitionInputError, PartitionReport, ingest_partition
 from pointline.schemas import TABLES, TableSpec, get_table_spec, kline_spec
+from pointline.trading_day import dates_overlapping
 from pointline_assets.bronze import vendors_feeding
 from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.metadata import iso_us, markdown_table, table_schema
@@ -173,3 +175,24 @@ EVENT_ASSETS: dict[str, AssetsDefinition] = {table: build_event_asset(table) for
 EXCHANGE_SCOPED_TABLES = tuple(t for t in EVENT_TABLES if is_exchange_scoped(get_table_spec(t)))
 DAILY_TABLES = tuple(t for t in EVENT_TABLES if t not in EXCHANGE_SCOPED_TABLES)
 trades, quotes = EVENT_ASSETS["trades"], EVENT_ASSETS["quotes"]
+
+
+def partitions_with_files(plugins: list, bronze_root: Path) -> dict[tuple[dt.date, str | None], set[str]]:
+    """(day, exchange or None for date-only tables) -> the row-fed tables that have Bronze files for it.
+
+    The same mapping the Bronze sensor computes from changed files, over the whole tree: what
+    `make demo` and the golden-file test materialize.
+    """
+    timezones = dict(load_exchanges().select("exchange", "timezone").iter_rows())
+    planned: dict[tuple[dt.date, str | None], set[str]] = {}
+    for plugin in plugins:
+        routes = plugin.routes()
+        for f in plugin.discover(bronze_root):
+            table = routes.get(f.data_type)
+            if table not in EVENT_ASSETS:
+                continue
+            scoped = is_exchange_scoped(get_table_spec(table))
+            tz = timezones[f.exchange] if scoped else "UTC"
+            for day in dates_overlapping(f.window_start_us, f.window_end_us, tz):
+                planned.setdefault((day, f.exchange if scoped else None), set()).add(table)
+    return planned

@@ -18,11 +18,8 @@ from dagster import DagsterInstance, materialize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pointline.config import load_exchanges  # noqa: E402
-from pointline.schemas import get_table_spec  # noqa: E402
-from pointline.trading_day import dates_overlapping  # noqa: E402
 from pointline_assets.dimensions import dim_exchange, dim_symbol  # noqa: E402
-from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES, is_exchange_scoped  # noqa: E402
+from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES, partitions_with_files  # noqa: E402
 from pointline_assets.partitions import partition_key, sync_exchange_partitions  # noqa: E402
 from pointline_defs import defs  # noqa: E402
 from resources.lake import LakeResource  # noqa: E402
@@ -56,7 +53,7 @@ def main() -> None:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     _run(materialize([dim_exchange, dim_symbol], instance=instance, resources=resources, run_config=quiet))
 
-    planned = _partitions_with_files(bronze_root)
+    planned = partitions_with_files(VendorsResource().plugins(), bronze_root)
     sync_exchange_partitions(instance, sorted({ex for key in planned for ex in [key[1]] if ex}))
     for (day, exchange), tables in sorted(planned.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         key = partition_key(day, exchange) if exchange else day.isoformat()
@@ -71,23 +68,6 @@ def main() -> None:
         _run(result)
         print(f"materialized {', '.join(sorted(tables))} for {key}")
     _summary(lake_res)
-
-
-def _partitions_with_files(bronze_root: Path) -> dict[tuple[dt.date, str | None], set[str]]:
-    """(day, exchange or None) -> tables that have Bronze files for it, as the Bronze sensor computes them."""
-    timezones = dict(load_exchanges().select("exchange", "timezone").iter_rows())
-    planned: dict[tuple[dt.date, str | None], set[str]] = {}
-    for plugin in VendorsResource().plugins():
-        routes = plugin.routes()
-        for f in plugin.discover(bronze_root):
-            table = routes.get(f.data_type)
-            if table not in EVENT_TABLES:
-                continue
-            scoped = is_exchange_scoped(get_table_spec(table))
-            tz = timezones[f.exchange] if scoped else "UTC"
-            for day in dates_overlapping(f.window_start_us, f.window_end_us, tz):
-                planned.setdefault((day, f.exchange if scoped else None), set()).add(table)
-    return planned
 
 
 def _run(result) -> None:

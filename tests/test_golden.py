@@ -35,12 +35,11 @@ import pytest
 from dagster import DagsterInstance, materialize
 from polars.testing import assert_frame_equal
 
-from pointline.config import load_exchanges
 from pointline.lake import Lake
 from pointline.schemas import get_table_spec
-from pointline.trading_day import dates_overlapping
 from pointline_assets.dimensions import dim_exchange, dim_symbol
-from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES, is_exchange_scoped
+from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES
+from pointline_assets.events import partitions_with_files as planned_partitions
 from pointline_assets.partitions import partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
@@ -76,19 +75,7 @@ def write_bronze(bronze: Path) -> None:
 
 def partitions_with_files(bronze: Path) -> dict[PartitionKey, set[str]]:
     """(day, exchange or None for date-only tables) -> the row-fed tables with Bronze files for it."""
-    timezones = dict(load_exchanges().select("exchange", "timezone").iter_rows())
-    planned: dict[PartitionKey, set[str]] = {}
-    for plugin in VendorsResource().plugins():
-        routes = plugin.routes()
-        for f in plugin.discover(bronze):
-            table = routes.get(f.data_type)
-            if table not in EVENT_ASSETS:
-                continue
-            scoped = is_exchange_scoped(get_table_spec(table))
-            tz = timezones[f.exchange] if scoped else "UTC"
-            for day in dates_overlapping(f.window_start_us, f.window_end_us, tz):
-                planned.setdefault((day, f.exchange if scoped else None), set()).add(table)
-    return planned
+    return planned_partitions(VendorsResource().plugins(), bronze)
 
 
 def _error_text(error) -> str:
