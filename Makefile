@@ -36,9 +36,10 @@ format: $(VENV)/.installed
 docs: $(VENV)/.installed  ## regenerate docs/schemas.md from the schema registry
 	$(PY) -m pointline.schemas > docs/schemas.md
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed  ## ingest throughput; research query latency (first run generates a 4 GB lake in bench/.data)
 	$(PY) bench/ingest_trades.py
 	$(PY) bench/ingest_books.py
+	$(PY) bench/research_queries.py
 
 clean-lake:  ## remove the local demo lake, Bronze sample and Dagster instance
 	rm -rf lake bronze $(DAGSTER_HOME)

@@ -78,6 +78,7 @@ _EXCHANGE_DTYPES = {
     "exchange_id": pl.Int16,
     "asset_class": pl.String,
     "timezone": pl.String,
+    "calendar": pl.String,
     "is_active": pl.Boolean,
     "description": pl.String,
 }
@@ -93,7 +94,9 @@ def load_exchanges(path: Path | None = None) -> pl.DataFrame:
     missing = [c for c in _EXCHANGE_DTYPES if c not in df.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {missing}")
-    df = df.select(list(_EXCHANGE_DTYPES)).with_columns(pl.col("exchange").str.strip_chars().str.to_lowercase())
+    df = df.select(list(_EXCHANGE_DTYPES)).with_columns(
+        pl.col("exchange").str.strip_chars().str.to_lowercase(), pl.col("calendar").str.strip_chars()
+    )
     for key in ("exchange", "exchange_id"):
         dupes = df.filter(pl.col(key).is_duplicated())[key].unique().to_list()
         if dupes:
@@ -103,9 +106,17 @@ def load_exchanges(path: Path | None = None) -> pl.DataFrame:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise ConfigError(f"{path}:{line}: exchange {name!r} has unknown timezone {tz!r}") from None
-    nulls = [c for c in ("exchange", "exchange_id", "asset_class", "timezone", "is_active") if df[c].null_count()]
+    nulls = [
+        c for c in ("exchange", "exchange_id", "asset_class", "timezone", "calendar", "is_active") if df[c].null_count()
+    ]
     if nulls:
         raise ConfigError(f"{path}: empty value(s) in required column(s) {nulls}")
+    from pointline.calendars import calendar_problem  # imports exchange_calendars only when a name needs it
+
+    for line, (name, code) in enumerate(df.select("exchange", "calendar").iter_rows(), start=2):
+        problem = calendar_problem(code)
+        if problem:
+            raise ConfigError(f"{path}:{line}: exchange {name!r}: {problem}")
     return df.sort("exchange_id")
 
 

@@ -354,7 +354,8 @@ class Lake:
         before = self.version(table)
         if self._txn is not None:
             self._txn.written.append(_Written(table, None, before))
-        return self._commit(table, self._prepare(df, spec), spec, predicate=None)
+        # the registry is the schema: a column added to a dimension's spec replaces the stored schema
+        return self._commit(table, self._prepare(df, spec), spec, predicate=None, replace_schema=True)
 
     def append(self, table: str, df: pl.DataFrame) -> int | None:
         """Append rows to an append-only history table (validation_log, dq_summary); returns the version.
@@ -476,6 +477,7 @@ class Lake:
         *,
         predicate: str | None,
         partition: PartitionValues | None = None,
+        replace_schema: bool = False,
     ) -> int:
         props = self.writer_properties(spec)
 
@@ -488,6 +490,7 @@ class Lake:
                     mode="overwrite" if exists else "append",
                     partition_by=list(spec.partition_by) or None,
                     predicate=predicate if exists else None,
+                    schema_mode="overwrite" if replace_schema and exists else None,
                     writer_properties=props,
                     storage_options=self.storage_options,
                     # a partition overwrite conflicts with a concurrent fast-path write of the same partition

@@ -49,7 +49,7 @@ class ColumnSpec:
 @dataclass(frozen=True)
 class TableSpec:
     name: str
-    kind: str  # "event" | "dimension" | "control"
+    kind: str  # "event" | "dimension" | "control" | "gold"
     description: str
     columns: tuple[ColumnSpec, ...]
     partition_by: tuple[str, ...] = ()
@@ -429,6 +429,423 @@ DIM_ASSET_STATS = TableSpec(
 )
 
 
+# ---- Gold: derived from Silver by the lake's own assets (docs/gold-contract.md) ---------------
+# Notional (price x quantity of two scale-9 numbers) needs 18 fractional digits to stay exact.
+NOTIONAL = pl.Decimal(38, 18)
+
+
+def _gold_source() -> ColumnSpec:
+    return _c(
+        "source_data_version",
+        pl.String(),
+        "Lineage: Dagster data version of the Silver partition (date, exchange) the row was built from; "
+        "null when the Dagster instance never materialized that partition.",
+        nullable=True,
+        derived=True,
+    )
+
+
+DAILY_OHLCV = TableSpec(
+    name="daily_ohlcv",
+    kind="gold",
+    description=(
+        "One daily OHLCV bar per (date, exchange, symbol_id), every exchange in one partition: from "
+        "kline_1d where the exchange has a 1d kline for the symbol, else aggregated from trades "
+        "(`source` says which). Partitioned by date alone and stored as one sorted file per date, so "
+        "all symbols of a day are one small read. Overwritten per date (docs/gold-contract.md)."
+    ),
+    columns=(
+        _c(
+            "date",
+            pl.Date(),
+            "Partition: exchange-local trading date, the date of the Silver partitions the row was built from.",
+            derived=True,
+        ),
+        _c("exchange", pl.String(), "Exchange name (a key of dim_exchange)."),
+        _c("symbol", pl.String(), "Exchange-native symbol."),
+        _c(
+            "symbol_id",
+            pl.Int64(),
+            "dim_symbol id of the source rows; a symbol whose metadata changed during the day has one "
+            "trades-built row per version.",
+        ),
+        _c(
+            "ts_open_us",
+            pl.Int64(),
+            "Window start, inclusive, UTC microseconds: the kline's open, or local midnight of `date` (trades).",
+        ),
+        _c(
+            "ts_close_us",
+            pl.Int64(),
+            "Window end, exclusive: the kline's close, or the next local midnight (trades).",
+        ),
+        _c("open", EXACT, "First trade price of the window (trades: by arrival time, then lineage)."),
+        _c("high", EXACT, "Highest trade price."),
+        _c("low", EXACT, "Lowest trade price."),
+        _c("close", EXACT, "Last trade price."),
+        _c("volume", EXACT, "Traded quantity in the venue's amount unit."),
+        _c(
+            "quote_volume",
+            NOTIONAL,
+            "Traded notional, exact: the kline's quote volume, or the sum of price x qty over the trades "
+            "(for inverse contracts qty is in contracts, so this is not a quote-currency amount).",
+        ),
+        _c(
+            "taker_buy_volume",
+            EXACT,
+            "Quantity bought by takers (trades with side buy; the kline's taker buy volume).",
+        ),
+        _c("trade_count", pl.Int64(), "Number of trades."),
+        _c("source", pl.String(), "Silver table the row was built from: kline_1d or trades.", derived=True),
+        _gold_source(),
+    ),
+    partition_by=("date",),
+    sort_by=("exchange", "symbol", "symbol_id"),
+    time_axis="ts_open_us",
+)
+
+
+def _bar_state_columns(*, carry: bool) -> tuple[ColumnSpec, ...]:
+    """The window and aggregates a bar has; nullable where an open bar may have no trade yet."""
+    open_bar = " (null while the open bar has no trade)" if carry else ""
+    return (
+        _c("bar_kind", pl.String(), "time, tick, volume or dollar."),
+        _c(
+            "threshold",
+            EXACT,
+            "What closes the bar: seconds per bar (time), trades (tick), quantity (volume) or "
+            "price x qty (dollar); per symbol when config/lake.toml overrides it.",
+        ),
+        _c(
+            "bar_id",
+            pl.Int64(),
+            "Window index ts_start_us / interval (time bars); consecutive per (bar_spec, exchange, symbol_id) "
+            "from the chain's first bar (tick, volume, dollar)." + (" The id the open bar will get." if carry else ""),
+        ),
+        _c(
+            "ts_start_us",
+            pl.Int64(),
+            "Window start, inclusive, UTC microseconds (arrival time): the grid start (time bars) or the "
+            "previous bar's ts_end_us, so windows tile time; a chain's first bar starts at its first trade.",
+        ),
+        *(
+            ()
+            if carry
+            else (
+                _c(
+                    "ts_end_us",
+                    pl.Int64(),
+                    "Window end, exclusive: the bar-end timestamp and time axis (the bar is known at it). "
+                    "Time bars: the grid end; others: the closing trade's ts_local_us + 1. The partition "
+                    "date is the local date of ts_end_us - 1.",
+                ),
+            )
+        ),
+        _c("ts_first_us", pl.Int64(), f"Arrival time of the first trade{open_bar}.", nullable=carry),
+        _c("ts_last_us", pl.Int64(), f"Arrival time of the last trade{open_bar}.", nullable=carry),
+        _c(
+            "start_date",
+            pl.Date(),
+            "Trading date of the first trade: before `date` when the bar spans midnight (its trades then "
+            f"come from the trades partitions start_date .. date){open_bar}.",
+            nullable=carry,
+        ),
+        _c("open", EXACT, f"First trade price (arrival time, then lineage order){open_bar}.", nullable=carry),
+        _c("high", EXACT, f"Highest trade price{open_bar}.", nullable=carry),
+        _c("low", EXACT, f"Lowest trade price{open_bar}.", nullable=carry),
+        _c("close", EXACT, f"Last trade price{open_bar}.", nullable=carry),
+        _c("volume", EXACT, "Sum of trade quantities."),
+        _c("buy_volume", EXACT, "Sum of quantities of taker buys (side buy)."),
+        _c("dollar_volume", NOTIONAL, "Sum of price x qty, exact (scale 18)."),
+        _c("trade_count", pl.Int64(), "Number of trades."),
+    )
+
+
+BARS = TableSpec(
+    name="bars",
+    kind="gold",
+    description=(
+        "Time, tick, volume and dollar bars built from trades, one row per closed bar. A bar covers the "
+        "half-open window [ts_start_us, ts_end_us) of arrival times; trades sharing a timestamp never "
+        "split. Bar specs are data (config/lake.toml [[gold.bars]]) and a partition column. An "
+        "information-driven bar open at midnight is carried (bar_carry) and written once, by the "
+        "trading day it closes on (docs/gold-contract.md)."
+    ),
+    columns=(
+        _c("bar_spec", pl.String(), "Partition: name of the bar spec in config/lake.toml [[gold.bars]]."),
+        _c(
+            "date",
+            pl.Date(),
+            "Partition: exchange-local trading date of the bar's last instant (ts_end_us - 1).",
+            derived=True,
+        ),
+        _c("exchange", pl.String(), "Partition: exchange name (a key of dim_exchange)."),
+        _c("symbol", pl.String(), "Exchange-native symbol."),
+        _c("symbol_id", pl.Int64(), "dim_symbol id of the trades; each id is its own chain of bars."),
+        *_bar_state_columns(carry=False),
+        _gold_source(),
+        _c(
+            "carry_data_version",
+            pl.String(),
+            "Lineage: for a bar continued from the previous day's bar_carry, the data version of that bars "
+            "partition (date - 1); null otherwise.",
+            nullable=True,
+            derived=True,
+        ),
+    ),
+    partition_by=("bar_spec", "date", "exchange"),
+    sort_by=("symbol_id", "ts_end_us"),
+    time_axis="ts_end_us",
+    extra={"date_rule": "local date of ts_end_us - 1"},
+)
+
+BAR_CARRY = TableSpec(
+    name="bar_carry",
+    kind="gold",
+    description=(
+        "State of the bars assets, not for research: per (bar_spec, exchange, symbol_id) the bar still "
+        "open at the end of `date` (window start and the aggregates of its trades so far). The next "
+        "day's build continues it, so a bar spanning midnight is built once. Overwritten with `bars`."
+    ),
+    columns=(
+        _c("bar_spec", pl.String(), "Partition: name of the bar spec."),
+        _c("date", pl.Date(), "Partition: trading date at whose end the bar was open.", derived=True),
+        _c("exchange", pl.String(), "Partition: exchange name."),
+        _c("symbol", pl.String(), "Exchange-native symbol."),
+        _c("symbol_id", pl.Int64(), "dim_symbol id (the chain)."),
+        *_bar_state_columns(carry=True),
+    ),
+    partition_by=("bar_spec", "date", "exchange"),
+    sort_by=("symbol_id",),
+)
+
+REFLEXIVITY_BARS = TableSpec(
+    name="reflexivity_bars",
+    kind="gold",
+    description=(
+        "Dollar bars on perpetuals with the spot market beside them: every bar of a perpetual in the "
+        "`bars` dollar spec named by config/lake.toml [gold.reflexivity], the notional traded on the "
+        "paired spot instrument (same base and quote asset on the spot exchange configured for the "
+        "perpetual's exchange) over the same half-open window [ts_start_us, ts_end_us), and open "
+        "interest, funding rate and mark price as of the bar close (the last derivative_ticker value "
+        "strictly before ts_end_us, with its own time). Overwritten per (date, exchange) "
+        "(docs/gold-contract.md)."
+    ),
+    columns=(
+        _c(
+            "date",
+            pl.Date(),
+            "Partition: the bar's `bars` date, the exchange-local trading date of its last instant (ts_end_us - 1).",
+            derived=True,
+        ),
+        _c("exchange", pl.String(), "Partition: the perpetual's exchange (a key of dim_exchange)."),
+        _c("symbol", pl.String(), "Exchange-native symbol of the perpetual."),
+        _c("symbol_id", pl.Int64(), "dim_symbol id of the perpetual (its chain of bars in `bars`)."),
+        _c("bar_spec", pl.String(), "The dollar bar spec of `bars` the bar comes from ([gold.reflexivity] bar_spec)."),
+        _c("bar_id", pl.Int64(), "The bar's id in `bars` (consecutive per chain)."),
+        _c("ts_start_us", pl.Int64(), "Window start, inclusive, UTC microseconds (arrival time), as in `bars`."),
+        _c(
+            "ts_end_us",
+            pl.Int64(),
+            "Window end, exclusive: the bar-end timestamp and time axis; spot sums and as-of values are taken "
+            "against it.",
+        ),
+        _c("start_date", pl.Date(), "Trading date of the bar's first perpetual trade (bars.start_date)."),
+        _c("duration_us", pl.Int64(), "ts_end_us - ts_start_us, microseconds."),
+        _c("open", EXACT, "First perpetual trade price of the bar."),
+        _c("high", EXACT, "Highest perpetual trade price."),
+        _c("low", EXACT, "Lowest perpetual trade price."),
+        _c("close", EXACT, "Last perpetual trade price."),
+        _c("volume", EXACT, "Perpetual quantity traded, in the venue's amount unit."),
+        _c(
+            "perp_notional",
+            NOTIONAL,
+            "Sum of price x qty over the perpetual trades (bars.dollar_volume), exact; for inverse contracts qty "
+            "is in contracts or USD, so it is not a quote-currency amount.",
+        ),
+        _c("trade_count", pl.Int64(), "Number of perpetual trades."),
+        _c("threshold", EXACT, "The dollar threshold that closed the bar (bars.threshold)."),
+        _c("base_asset", pl.String(), "Base asset of the perpetual (dim_symbol); the pairing key.", nullable=True),
+        _c("quote_asset", pl.String(), "Quote asset of the perpetual (dim_symbol); the pairing key.", nullable=True),
+        _c(
+            "spot_exchange",
+            pl.String(),
+            "Spot exchange paired with the perpetual's exchange ([gold.reflexivity.spot_exchanges]); null when "
+            "none is configured.",
+            nullable=True,
+        ),
+        _c(
+            "spot_symbol",
+            pl.String(),
+            "Exchange symbol of the spot instrument with the perpetual's base and quote asset, valid at "
+            "ts_end_us - 1; null when there is none.",
+            nullable=True,
+        ),
+        _c("spot_symbol_id", pl.Int64(), "dim_symbol id of that spot version; null when none.", nullable=True),
+        _c(
+            "spot_volume",
+            EXACT,
+            "Spot quantity traded in [ts_start_us, ts_end_us); 0 without spot trades; null without a spot instrument.",
+            nullable=True,
+        ),
+        _c(
+            "spot_notional",
+            NOTIONAL,
+            "Sum of price x qty of the spot trades in [ts_start_us, ts_end_us), exact (scale 18); 0 without spot "
+            "trades; null without a spot instrument.",
+            nullable=True,
+        ),
+        _c(
+            "spot_trade_count",
+            pl.Int64(),
+            "Number of spot trades in the window; null without a spot instrument.",
+            nullable=True,
+        ),
+        _c(
+            "speculation_ratio",
+            pl.Float64(),
+            "perp_notional / spot_notional (a ratio, as Float64); null when the spot notional is null or 0, or "
+            "the perpetual is inverse (its notional is not in the quote currency).",
+            nullable=True,
+        ),
+        _c(
+            "open_interest",
+            EXACT,
+            "Last non-null derivative_ticker open interest strictly before ts_end_us (this or the previous "
+            "trading day); null when none.",
+            nullable=True,
+        ),
+        _c(
+            "open_interest_ts_us",
+            pl.Int64(),
+            "ts_local_us of the ticker row open_interest came from (staleness = ts_end_us - this).",
+            nullable=True,
+        ),
+        _c(
+            "funding_rate",
+            RATE,
+            "Last non-null derivative_ticker funding rate strictly before ts_end_us (same lookback).",
+            nullable=True,
+        ),
+        _c("funding_rate_ts_us", pl.Int64(), "ts_local_us of the ticker row funding_rate came from.", nullable=True),
+        _c(
+            "mark_price",
+            EXACT,
+            "Last non-null derivative_ticker mark price strictly before ts_end_us (same lookback).",
+            nullable=True,
+        ),
+        _c("mark_price_ts_us", pl.Int64(), "ts_local_us of the ticker row mark_price came from.", nullable=True),
+        _c(
+            "source_data_version",
+            pl.String(),
+            "Lineage: data version of the `bars` partition (bar_spec, date, exchange) the bar was read from; null "
+            "when the Dagster instance never materialized it.",
+            nullable=True,
+            derived=True,
+        ),
+        _c(
+            "spot_data_versions",
+            pl.List(pl.String()),
+            "Lineage: data versions of the spot trades partitions summed, one per date from the local date of "
+            "ts_start_us to `date` (element null when never materialized by this instance); null without a spot "
+            "instrument.",
+            nullable=True,
+            derived=True,
+        ),
+        _c(
+            "ticker_data_versions",
+            pl.List(pl.String()),
+            "Lineage: data versions of the derivative_ticker partitions read, [date - 1, date] (element null when "
+            "never materialized by this instance).",
+            derived=True,
+        ),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=("symbol_id", "ts_end_us"),
+    time_axis="ts_end_us",
+    extra={"date_rule": "local date of ts_end_us - 1"},
+)
+
+OPTIONS_SURFACE_GRID = TableSpec(
+    name="options_surface_grid",
+    kind="gold",
+    description=(
+        "The options chain sampled on a fixed time grid (config/lake.toml [gold.options_grid] step, anchored "
+        "at the Unix epoch): at each grid point of the exchange-local day, one row per live contract with its "
+        "last options_chain row strictly before the point (this or the previous trading day), that row's own "
+        "times kept so staleness is visible, optionally bounded by max_staleness. Sorted by grid point, so the "
+        "whole surface at a time is one contiguous read. Overwritten per (date, exchange) (docs/gold-contract.md)."
+    ),
+    columns=(
+        _c("date", pl.Date(), "Partition: exchange-local trading date of ts_grid_us.", derived=True),
+        _c("exchange", pl.String(), "Partition: exchange name (a key of dim_exchange)."),
+        _c(
+            "ts_grid_us",
+            pl.Int64(),
+            "Grid point, UTC microseconds: a multiple of the step; the time axis. The row is what was known "
+            "strictly before it.",
+            derived=True,
+        ),
+        _c("symbol", pl.String(), "Exchange-native option symbol: the contract (rows are sampled per symbol)."),
+        _c("symbol_id", pl.Int64(), "dim_symbol id of the sampled options_chain row."),
+        _c("underlying_symbol_id", pl.Int64(), "options_chain.underlying_symbol_id of the row.", nullable=True),
+        _c("underlying_index", pl.String(), "The venue's name of the option's underlying.", nullable=True),
+        _c("option_type", pl.String(), "call or put."),
+        _c("strike", EXACT, "Strike price, exact."),
+        _c("expiry_us", pl.Int64(), "Expiration, UTC microseconds; after ts_grid_us (expired contracts drop out)."),
+        _c(
+            "ts_local_us",
+            pl.Int64(),
+            "Arrival time of the sampled row, < ts_grid_us; staleness = ts_grid_us - ts_local_us.",
+        ),
+        _c("ts_exch_us", pl.Int64(), "Exchange timestamp of the sampled row."),
+        *(
+            _c(c.name, c.dtype, c.description, nullable=True)
+            for c in OPTIONS_CHAIN.columns
+            if c.name
+            in (
+                "open_interest",
+                "last_price",
+                "bid_price",
+                "bid_qty",
+                "bid_iv",
+                "ask_price",
+                "ask_qty",
+                "ask_iv",
+                "mark_price",
+                "mark_iv",
+                "underlying_price",
+                "delta",
+                "gamma",
+                "vega",
+                "theta",
+                "rho",
+            )
+        ),
+        _c(
+            "source_date",
+            pl.Date(),
+            "Lineage: the options_chain partition date the row came from (`date`, or `date` - 1 for the state "
+            "carried over midnight).",
+            derived=True,
+        ),
+        _c("file_id", pl.Int64(), "Lineage: file_id of the sampled options_chain row.", derived=True),
+        _c("file_line", pl.Int64(), "Lineage: file_line of the sampled options_chain row."),
+        _c(
+            "source_data_version",
+            pl.String(),
+            "Lineage: data version of the options_chain partition (source_date, exchange); null when the Dagster "
+            "instance never materialized it.",
+            nullable=True,
+            derived=True,
+        ),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=("ts_grid_us", "expiry_us", "strike", "option_type", "symbol"),
+    time_axis="ts_grid_us",
+)
+
+
 QUARANTINE = TableSpec(
     name="quarantine",
     kind="control",
@@ -551,6 +968,11 @@ DIM_EXCHANGE = TableSpec(
         _c("exchange_id", pl.Int16(), "Stable small integer id."),
         _c("asset_class", pl.String(), "Hierarchical asset class, e.g. crypto-spot, crypto-derivatives, stocks-cn."),
         _c("timezone", pl.String(), "IANA timezone that defines the exchange's trading date."),
+        _c(
+            "calendar",
+            pl.String(),
+            "Trading calendar: an exchange_calendars name (XSHG, XNYS, CMES, ...) or 24/7 (every day open).",
+        ),
         _c("is_active", pl.Boolean(), "False for legacy or defunct venues."),
         _c("description", pl.String(), "Free text.", nullable=True),
     ),
@@ -603,6 +1025,40 @@ DIM_SYMBOL = TableSpec(
     sort_by=("exchange", "exchange_symbol", "valid_from_us"),
 )
 
+DIM_TRADING_CALENDAR = TableSpec(
+    name="dim_trading_calendar",
+    kind="dimension",
+    description=(
+        "One row per exchange and exchange-local calendar day: session type and session times from the "
+        "exchange's calendar in dim_exchange (pointline/calendars.py). Days past a calendar's known "
+        "holiday data have no row: a missing day is unknown, never assumed to trade."
+    ),
+    columns=(
+        _c("exchange", pl.String(), "Exchange name (a key of dim_exchange)."),
+        _c("date", pl.Date(), "Exchange-local calendar date (the session label for exchange_calendars)."),
+        _c("calendar", pl.String(), "Calendar the row came from (dim_exchange.calendar)."),
+        _c("session_type", pl.String(), "regular, early_close, holiday or weekend."),
+        _c("is_trading_day", pl.Boolean(), "True for regular and early_close sessions."),
+        _c(
+            "open_us",
+            pl.Int64(),
+            "Session open, UTC microseconds (may fall on the previous local day for overnight "
+            "sessions, e.g. CME Globex); local midnight for 24/7; null on non-trading days.",
+            nullable=True,
+        ),
+        _c(
+            "close_us",
+            pl.Int64(),
+            "Session close, UTC microseconds (earlier on early_close days); the next local midnight "
+            "for 24/7; null on non-trading days.",
+            nullable=True,
+        ),
+        _c("break_start_us", pl.Int64(), "Lunch break start, UTC microseconds; null without a break.", nullable=True),
+        _c("break_end_us", pl.Int64(), "Lunch break end, UTC microseconds; null without a break.", nullable=True),
+    ),
+    sort_by=("exchange", "date"),
+)
+
 # Kline intervals registered by default; config/lake.toml decides which become assets.
 DEFAULT_KLINE_INTERVALS = ("1h", "1d")
 
@@ -618,12 +1074,18 @@ TABLES: dict[str, TableSpec] = {
         OPTIONS_CHAIN,
         *(kline_spec(i) for i in DEFAULT_KLINE_INTERVALS),
         DIM_ASSET_STATS,
+        DAILY_OHLCV,
+        BARS,
+        BAR_CARRY,
+        REFLEXIVITY_BARS,
+        OPTIONS_SURFACE_GRID,
         QUARANTINE,
         VALIDATION_LOG,
         DQ_SUMMARY,
         LAKE_STATS,
         DIM_EXCHANGE,
         DIM_SYMBOL,
+        DIM_TRADING_CALENDAR,
     )
 }
 

@@ -1,4 +1,7 @@
-"""Dimension assets: dim_exchange (from config) and dim_symbol (SCD2 from vendor metadata)."""
+"""Dimension assets: dim_exchange (from config) and dim_symbol (SCD2 from vendor metadata).
+
+dim_trading_calendar, built from dim_exchange, is in pointline_assets/calendars.py.
+"""
 
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
@@ -19,7 +22,7 @@ from dagster import (
 from pointline.config import config_dir, load_exchanges
 from pointline.scd2 import apply_overrides, load_overrides, rebuild_from_history, validate_dim
 from pointline.schemas import DIM_EXCHANGE, DIM_SYMBOL
-from pointline_assets.bronze import bronze_specs
+from pointline_assets.bronze import vendors_feeding
 from pointline_assets.metadata import markdown_table, table_schema
 from pointline_assets.partitions import sync_exchange_partitions
 from resources.lake import LakeResource
@@ -28,7 +31,8 @@ from resources.vendors import VendorsResource
 DIM_CODE_VERSION = "dims-1"
 
 
-def _content_version(df: pl.DataFrame) -> DataVersion:
+def content_version(df: pl.DataFrame) -> DataVersion:
+    """A data version that changes exactly when the table's content does (sha256 of its CSV)."""
     return DataVersion(hashlib.sha256(df.write_csv().encode()).hexdigest()[:32])
 
 
@@ -54,14 +58,14 @@ def dim_exchange(context: AssetExecutionContext, lake: LakeResource) -> Material
             "active": int(exchanges["is_active"].sum()),
             "preview": markdown_table(exchanges, 25),
         },
-        data_version=_content_version(exchanges),
+        data_version=content_version(exchanges),
     )
 
 
 @asset(
     group_name="dimensions",
     code_version=DIM_CODE_VERSION,
-    deps=[spec.key for spec in bronze_specs()],
+    deps=vendors_feeding("instruments"),
     description=DIM_SYMBOL.description,
     metadata={"dagster/column_schema": table_schema(DIM_SYMBOL), "overrides": "config/symbol_overrides.csv"},
     kinds={"delta", "polars"},
@@ -91,7 +95,7 @@ def dim_symbol(context: AssetExecutionContext, lake: LakeResource, vendors: Vend
             "per_exchange": MetadataValue.json(dict(per_exchange.iter_rows())),
             "preview": markdown_table(dim),
         },
-        data_version=_content_version(dim),
+        data_version=content_version(dim),
         check_results=[_check_stored_windows(lake)],
     )
 

@@ -12,6 +12,8 @@ along with the materialization.
 # No `from __future__ import annotations`: Dagster inspects these type hints at runtime.
 
 import datetime as dt
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
@@ -19,6 +21,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetMaterialization,
     AssetsDefinition,
     BackfillPolicy,
     DataVersion,
@@ -29,16 +32,16 @@ from dagster import (
     asset,
 )
 
-from pointline.checks import CHECKS, check_stored_partition, checks_for
+from pointline.checks import CHECKS, CheckOutcome, check_stored_partition, checks_for
 from pointline.config import load_exchanges, settings
 from pointline.dq import record_history
 from pointline.pipeline import PartitionInputError, PartitionReport, ingest_partition
-from pointline.schemas import TABLES, TableSpec, get_table_spec, kline_spec
+from pointline.schemas import TableSpec, get_table_spec
 from pointline.trading_day import dates_overlapping
-from pointline_assets.bronze import vendors_feeding
+from pointline_assets.bronze import row_fed_tables, vendors_feeding
 from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.metadata import iso_us, markdown_table, table_schema
-from pointline_assets.partitions import daily_partitions, event_partitions, split_partition_key
+from pointline_assets.partitions import is_exchange_scoped, partitions_for, split_partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.base import BronzeFileError
@@ -46,15 +49,17 @@ from vendors.base import BronzeFileError
 # Bump when parsing, validation or resolution logic changes: the UI then marks partitions stale.
 EVENT_CODE_VERSION = "events-2"
 
+# The tags Dagster itself puts on a materialization to carry its data version (dagster/data_version
+# in the docs); set by hand only when a failing range run records the partitions that did land.
+DATA_VERSION_TAG = "dagster/data_version"
+CODE_VERSION_TAG = "dagster/code_version"
+DATA_VERSION_IS_USER_PROVIDED_TAG = "dagster/data_version_is_user_provided"
+
 
 def _freshness(table: str) -> FreshnessPolicy:
     """How late a table may be before the UI flags it (config/lake.toml [freshness])."""
     warn, fail = settings().freshness(table)
     return FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=fail), warn_window=dt.timedelta(hours=warn))
-
-
-def is_exchange_scoped(spec: TableSpec) -> bool:
-    return "exchange" in spec.partition_by
 
 
 def _upstream(spec: TableSpec) -> list:
@@ -67,7 +72,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
 
     @asset(
         name=table,
-        partitions_def=event_partitions if is_exchange_scoped(spec) else daily_partitions,
+        partitions_def=partitions_for(spec),
         group_name="silver" if spec.kind == "event" else "dimensions",
         code_version=EVENT_CODE_VERSION,
         deps=[*_upstream(spec), *vendors_feeding(table)],
@@ -83,54 +88,144 @@ def build_event_asset(table: str) -> AssetsDefinition:
             AssetCheckSpec(name, asset=table, description=check.description, blocking=check.blocking)
             for name, check in checks_for(table).items()
         ],
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
+        backfill_policy=BackfillPolicy.single_run(),
         freshness_policy=_freshness(table),
     )
     def _event_asset(context: AssetExecutionContext, lake: LakeResource, vendors: VendorsResource) -> MaterializeResult:
-        if is_exchange_scoped(spec):
-            date, exchange = split_partition_key(context.partition_key)
-        else:
-            date, exchange = dt.date.fromisoformat(context.partition_key), None
-        store = lake.lake()
-        try:
-            report = ingest_partition(
-                store,
-                vendors.sources_for(table),
-                lake.resolved_bronze_root(),
-                table,
-                date,
-                exchange,
-                code_version=EVENT_CODE_VERSION,
+        landed: list[LandedPartition] = []
+        failed: dict[str, str] = {}
+        for key in context.partition_keys:  # one key, or every key of a single-run backfill range
+            try:
+                landed.append(_land_partition(context, lake, vendors, table, key))
+            except (PartitionInputError, BronzeFileError) as exc:  # bad input: report it, go on with the rest
+                failed[key] = str(exc)
+                context.log.error(f"{table} {key}: {exc}")
+            except BaseException:  # anything else stops the run; what landed is still on record
+                _record_landed(context, landed)
+                raise
+        if failed:
+            _record_landed(context, landed)
+            raise Failure(
+                description=_failure_text(table, failed, len(landed)),
+                metadata={"failed_partitions": MetadataValue.json(failed), "landed": [p.key for p in landed]},
             )
-        except (PartitionInputError, BronzeFileError) as exc:
-            raise Failure(description=str(exc)) from exc
-        checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
-        try:  # the partition has landed; a history append that fails must not report it as not written
-            record_history(store, report, checks, checks_for(table), context.run.run_id)
-            history_recorded = True
-        except Exception as exc:
-            context.log.warning(f"{table} {context.partition_key}: DQ history not recorded: {exc!r}")
-            history_recorded = False
-        context.log.info(
-            f"{table} {context.partition_key}: read {report.build.rows_read}, wrote {report.rows_written}, "
-            f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
-        )
-        return MaterializeResult(
-            metadata={**_materialization_metadata(report, store.uri(table)), "history_recorded": history_recorded},
-            data_version=DataVersion(report.data_version),
-            check_results=[
-                AssetCheckResult(
-                    check_name=name,
-                    passed=outcome.passed,
-                    severity=AssetCheckSeverity.WARN if CHECKS[name].warn_only else AssetCheckSeverity.ERROR,
-                    description=outcome.description,
-                    metadata=outcome.metadata,
-                )
-                for name, outcome in checks.items()
-            ],
-        )
+        return _range_result(context, table, landed)
 
     return _event_asset
+
+
+@dataclass(frozen=True)
+class LandedPartition:
+    """One partition of a run that is written: its report, check outcomes and Dagster metadata."""
+
+    key: str
+    report: PartitionReport
+    checks: dict[str, CheckOutcome]
+    metadata: dict[str, object]
+
+
+def _land_partition(
+    context: AssetExecutionContext, lake: LakeResource, vendors: VendorsResource, table: str, key: str
+) -> LandedPartition:
+    """Ingest one partition (it lands atomically on its own), check it as stored, record history."""
+    if is_exchange_scoped(get_table_spec(table)):
+        date, exchange = split_partition_key(key)
+    else:
+        date, exchange = dt.date.fromisoformat(str(key)), None
+    store = lake.lake()
+    report = ingest_partition(
+        store,
+        vendors.sources_for(table),
+        lake.resolved_bronze_root(),
+        table,
+        date,
+        exchange,
+        code_version=EVENT_CODE_VERSION,
+    )
+    checks = check_stored_partition(store, report, settings().quarantine_threshold(table))
+    try:  # the partition has landed; a history append that fails must not report it as not written
+        record_history(store, report, checks, checks_for(table), context.run.run_id)
+        history_recorded = True
+    except Exception as exc:
+        context.log.warning(f"{table} {key}: DQ history not recorded: {exc!r}")
+        history_recorded = False
+    context.log.info(
+        f"{table} {key}: read {report.build.rows_read}, wrote {report.rows_written}, "
+        f"quarantined {report.rows_quarantined} from {len(report.files)} file(s)"
+    )
+    metadata = {**_materialization_metadata(report, store.uri(table)), "history_recorded": history_recorded}
+    return LandedPartition(str(key), report, checks, metadata)
+
+
+def _range_result(context: AssetExecutionContext, table: str, landed: list[LandedPartition]) -> MaterializeResult:
+    """One partition: its own metadata, data version and checks. A range (single-run backfill):
+    Dagster records one data version and one check evaluation per run, so each partition gets its
+    own metadata (including its own `data_version`), the run's data version hashes them all, and
+    each check passes only if it passed on every partition (failures listed by partition)."""
+    if len(landed) == 1:
+        only = landed[0]
+        return MaterializeResult(
+            metadata=only.metadata,
+            data_version=DataVersion(only.report.data_version),
+            check_results=[_check_result(name, outcome) for name, outcome in only.checks.items()],
+        )
+    for part in landed:
+        context.add_asset_metadata(part.metadata, partition_key=part.key)
+    combined = hashlib.sha256("|".join(f"{p.key}={p.report.data_version}" for p in landed).encode()).hexdigest()
+    return MaterializeResult(
+        metadata={"partitions_in_run": len(landed)},
+        data_version=DataVersion(combined[:32]),
+        check_results=[_combined_check_result(name, landed) for name in checks_for(table)],
+    )
+
+
+def _check_result(name: str, outcome: CheckOutcome) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=name,
+        passed=outcome.passed,
+        severity=AssetCheckSeverity.WARN if CHECKS[name].warn_only else AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
+
+
+def _combined_check_result(name: str, landed: list[LandedPartition]) -> AssetCheckResult:
+    failing = {p.key: p.checks[name].description for p in landed if not p.checks[name].passed}
+    summary = f"passed on {len(landed) - len(failing)} of {len(landed)} partitions"
+    if failing:
+        summary += "; failed: " + "; ".join(f"{key}: {text}" for key, text in failing.items())
+    return AssetCheckResult(
+        check_name=name,
+        passed=not failing,
+        severity=AssetCheckSeverity.WARN if CHECKS[name].warn_only else AssetCheckSeverity.ERROR,
+        description=summary,
+        metadata={"failed_partitions": MetadataValue.json(failing), "partitions": len(landed)},
+    )
+
+
+def _record_landed(context: AssetExecutionContext, landed: list[LandedPartition]) -> None:
+    """A run that fails after some partitions landed still records those, each with its own data
+    version, so the UI shows what is in the lake rather than the whole range as failed."""
+    for part in landed:
+        context.log_event(
+            AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=part.key,
+                metadata=part.metadata,
+                tags={
+                    DATA_VERSION_TAG: part.report.data_version,
+                    CODE_VERSION_TAG: EVENT_CODE_VERSION,
+                    DATA_VERSION_IS_USER_PROVIDED_TAG: "true",
+                },
+            )
+        )
+
+
+def _failure_text(table: str, failed: dict[str, str], landed: int) -> str:
+    head = f"{table}: {len(failed)} partition(s) failed"
+    if landed:
+        head += f" ({landed} other(s) in this run landed and are recorded)"
+    return head + ":\n" + "\n".join(f"- {key}: {text}" for key, text in failed.items())
 
 
 def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
@@ -160,14 +255,6 @@ def _materialization_metadata(report: PartitionReport, uri: str) -> dict:
 
 def _key_column(spec: TableSpec) -> str:
     return "symbol_id" if "symbol_id" in spec.names else spec.sort_by[0]
-
-
-def row_fed_tables() -> tuple[str, ...]:
-    """Every table vendors feed row by row: the registry's event tables (klines: the intervals
-    config/lake.toml asks for) and the daily snapshot tables."""
-    fixed = [n for n, t in TABLES.items() if t.kind == "event" and not n.startswith("kline_")]
-    klines = [kline_spec(i).name for i in settings().kline_intervals]
-    return (*fixed, *klines, "dim_asset_stats")
 
 
 EVENT_TABLES = row_fed_tables()

@@ -18,12 +18,22 @@ from dagster import (
 )
 
 from pointline.config import settings
+from pointline.schemas import TableSpec
 
 EXCHANGE_PARTITIONS_NAME = "exchange"
 
 exchange_partitions = DynamicPartitionsDefinition(name=EXCHANGE_PARTITIONS_NAME)
 daily_partitions = DailyPartitionsDefinition(start_date=settings().partition_start.isoformat(), end_offset=1)
 event_partitions = MultiPartitionsDefinition({"date": daily_partitions, "exchange": exchange_partitions})
+
+
+def is_exchange_scoped(spec: TableSpec) -> bool:
+    """Partitioned by (date, exchange), not by date alone."""
+    return "exchange" in spec.partition_by
+
+
+def partitions_for(spec: TableSpec) -> MultiPartitionsDefinition | DailyPartitionsDefinition:
+    return event_partitions if is_exchange_scoped(spec) else daily_partitions
 
 
 def partition_key(date: dt.date, exchange: str) -> MultiPartitionKey:

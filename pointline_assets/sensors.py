@@ -2,8 +2,9 @@
 
 Each tick it discovers Bronze files through the vendor plugins and compares them with the
 cursor (size, mtime, then sha256 only for files whose stats moved). It keeps the exchange
-partitions in sync with config/exchanges.csv, requests dim_exchange / dim_symbol when their
-sources change, and requests exactly the Silver partitions that changed files feed. Event
+partitions in sync with config/exchanges.csv, requests dim_exchange (with dim_trading_calendar,
+which it feeds) / dim_symbol when their sources change, and requests exactly the Silver
+partitions that changed files feed. Event
 partitions wait while a dimension run it requested has not materialized yet, so rows are
 not quarantined for a symbol whose metadata landed in the same batch; and when new instrument
 metadata lands, partitions holding rows quarantined for a symbol it now knows are re-ingested.
@@ -18,11 +19,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetKey,
+    AssetObservation,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -36,14 +39,19 @@ from pointline.lake import Lake
 from pointline.pipeline import MISSING_SYMBOL, sha256_file
 from pointline.schemas import get_table_spec
 from pointline.trading_day import dates_overlapping
-from pointline_assets.events import EVENT_TABLES, is_exchange_scoped
+from pointline_assets.bronze import bronze_key
+from pointline_assets.events import DATA_VERSION_TAG, EVENT_TABLES
 from pointline_assets.jobs import ALL_JOBS, daily_job, dimensions_job, silver_job
-from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, partition_key
+from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, is_exchange_scoped, partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.base import BronzeFile
 
 DIM_WAIT_SECONDS = 600  # stop holding Silver requests back if a dimension run never lands
+MAX_DAYS_PER_RUN = 31  # a sensor run covers at most a month: bounded retries, visible progress
+# The run tags of a single-run backfill range (what the UI and `--partition-range` set).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 HASH_BUDGET_BYTES = 8 << 30  # sha256 at ~1 GB/s: a tick stays far below Dagster's 60 s sensor timeout
 
 
@@ -147,7 +155,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
             RunRequest(
                 run_key=f"dim_exchange:{config_hash}:{cursor.tick}",
                 job_name=dimensions_job.name,
-                asset_selection=[AssetKey("dim_exchange")],
+                asset_selection=[AssetKey("dim_exchange"), AssetKey("dim_trading_calendar")],
             )
         )
         cursor.exchanges_config = config_hash
@@ -177,13 +185,13 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         )
 
     routed = [
-        (f, table)
+        Routed(plugin.name, f, table)
         for plugin in vendors.plugins()
         for f in plugin.discover(bronze_root)
         for dtype, table in plugin.routes().items()
         if f.data_type == dtype and table in EVENT_TABLES  # e.g. kline intervals not configured as tables
     ]
-    unique_files = sorted({f.rel_path: f for f, _ in routed}.values(), key=lambda f: f.rel_path)
+    unique_files = sorted({r.file.rel_path: r.file for r in routed}.values(), key=lambda f: f.rel_path)
     changed, entries, more = _changed(unique_files, cursor.files, HASH_BUDGET_BYTES)
     if more:
         context.log.info("hashing budget reached: the remaining new Bronze files are looked at next tick")
@@ -196,9 +204,11 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         for key, tables in _partitions_to_heal(lake.lake()).items():
             by_partition[key] |= tables
             digests[key].append("heal")
-    for f, table in routed:
+    touched: set[tuple[str, str]] = set()  # (vendor, table) with changed files
+    for vendor, f, table in routed:
         if f.rel_path not in changed_paths:
             continue
+        touched.add((vendor, table))
         scoped = is_exchange_scoped(get_table_spec(table))
         if scoped and f.exchange not in timezones:
             context.log.warning(f"{f.rel_path}: exchange {f.exchange!r} is not in config/exchanges.csv; skipped")
@@ -215,27 +225,97 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
             by_partition[key].add(table)
             digests[key].append(entries[f.rel_path][2])
     cursor.files.update(entries)
+    observations = _bronze_observations(
+        [r for r in routed if (r.vendor, r.table) in touched], cursor.files, timezones, set(by_partition)
+    )
 
-    for key in sorted(by_partition):
-        run_key = hashlib.sha256(
-            f"{cursor.tick}|{key}|{sorted(digests[key])}|{sorted(by_partition[key])}".encode()
-        ).hexdigest()
-        run_requests.append(
-            RunRequest(
-                run_key=run_key,
-                job_name=silver_job.name if "|" in key else daily_job.name,
-                partition_key=key,
-                asset_selection=[AssetKey(t) for t in sorted(by_partition[key])],
-                tags={"pointline/trigger": "bronze_sensor"},
-            )
-        )
+    run_requests += _silver_requests(by_partition, digests, cursor.tick)
     if not run_requests and not missing_partitions:
         return SensorResult(skip_reason=SkipReason("no new or changed Bronze files"), cursor=cursor.dump())
     return SensorResult(
         run_requests=run_requests,
+        asset_events=observations,
         dynamic_partitions_requests=_partition_requests(missing_partitions),
         cursor=cursor.dump(),
     )
+
+
+class Routed(NamedTuple):
+    """A Bronze file and a table it feeds, through the route of the vendor that found it."""
+
+    vendor: str
+    file: BronzeFile
+    table: str
+
+
+def _bronze_observations(
+    routed: list[Routed], digests: dict[str, list], timezones: dict[str, str], requested: set[str]
+) -> list[AssetObservation]:
+    """A data version for each requested partition of `bronze/<vendor>/<table>`: the sha256 of
+    every file of that vendor feeding it (path and content hash). Recorded before the run that
+    rebuilds the partition, so the UI shows the Silver partition stale until that run lands, and
+    the run's provenance then holds the new version."""
+    files: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for vendor, f, table in routed:
+        if f.rel_path not in digests:  # not hashed yet (budget): observed on the tick that hashes it
+            continue
+        scoped = is_exchange_scoped(get_table_spec(table))
+        if scoped and f.exchange not in timezones:
+            continue
+        for date in dates_overlapping(f.window_start_us, f.window_end_us, timezones[f.exchange] if scoped else "UTC"):
+            key = str(partition_key(date, f.exchange)) if scoped else date.isoformat()
+            if key in requested:
+                files[(vendor, table, key)].append(f"{f.rel_path}:{digests[f.rel_path][2]}")
+    return [
+        AssetObservation(
+            asset_key=bronze_key(vendor, table),
+            partition=key,
+            tags={DATA_VERSION_TAG: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:32]},
+            metadata={"files": len(entries)},
+        )
+        for (vendor, table, key), entries in sorted(files.items())
+    ]
+
+
+def _silver_requests(by_partition: dict[str, set[str]], digests: dict[str, list[str]], tick: int) -> list[RunRequest]:
+    """Consecutive days of one exchange that need the same tables become one run, a single-run
+    backfill range (at most MAX_DAYS_PER_RUN days): a month of files landing at once is one run,
+    not thirty runs each paying Dagster's fixed per-run cost."""
+    groups: dict[tuple[str, tuple[str, ...]], list[dt.date]] = defaultdict(list)
+    for key, tables in by_partition.items():
+        date_text, _, exchange = key.partition("|")
+        groups[(exchange, tuple(sorted(tables)))].append(dt.date.fromisoformat(date_text))
+    requests = []
+    for (exchange, tables), dates in sorted(groups.items()):
+        for days in _consecutive_runs(sorted(dates), MAX_DAYS_PER_RUN):
+            keys = [f"{d.isoformat()}|{exchange}" if exchange else d.isoformat() for d in days]
+            fingerprint = [sorted(digests[k]) for k in keys]
+            run_key = hashlib.sha256(f"{tick}|{keys}|{fingerprint}|{list(tables)}".encode()).hexdigest()
+            if len(keys) == 1:
+                partition, tags = keys[0], {}
+            else:
+                partition, tags = None, {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
+            requests.append(
+                RunRequest(
+                    run_key=run_key,
+                    job_name=silver_job.name if exchange else daily_job.name,
+                    partition_key=partition,
+                    asset_selection=[AssetKey(t) for t in tables],
+                    tags={**tags, "pointline/trigger": "bronze_sensor"},
+                )
+            )
+    return requests
+
+
+def _consecutive_runs(dates: list[dt.date], longest: int) -> list[list[dt.date]]:
+    """Split sorted dates into runs of consecutive days, none longer than `longest`."""
+    runs: list[list[dt.date]] = []
+    for day in dates:
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1) and len(runs[-1]) < longest:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 def _report_unrecognized(context: SensorEvaluationContext, cursor: Cursor, paths: list[Path]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from pointline.config import REPO_ROOT, settings
+from pointline.config import REPO_ROOT, default_lake_root, settings
 from pointline.lake import Lake
 
 
@@ -22,7 +22,7 @@ class LakeResource(ConfigurableResource):
     storage_options: dict[str, str] = Field(default_factory=dict, description="delta-rs object-store options")
 
     def resolved_lake_root(self) -> str:
-        return self.lake_root or os.environ.get("POINTLINE_LAKE_ROOT") or str(REPO_ROOT / "lake")
+        return self.lake_root or default_lake_root()  # the same default as pointline.research
 
     def resolved_bronze_root(self) -> Path:
         return Path(self.bronze_root or os.environ.get("POINTLINE_BRONZE_ROOT") or REPO_ROOT / "bronze")

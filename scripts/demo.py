@@ -18,9 +18,15 @@ from dagster import DagsterInstance, materialize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pointline.schemas import get_table_spec  # noqa: E402
+from pointline_assets.bars import BAR_ASSETS  # noqa: E402
+from pointline_assets.calendars import dim_trading_calendar  # noqa: E402
 from pointline_assets.dimensions import dim_exchange, dim_symbol  # noqa: E402
 from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES, partitions_with_files  # noqa: E402
+from pointline_assets.gold import daily_ohlcv  # noqa: E402
+from pointline_assets.options_grid import OPTIONS_GRID_ASSETS  # noqa: E402
 from pointline_assets.partitions import partition_key, sync_exchange_partitions  # noqa: E402
+from pointline_assets.reflexivity import REFLEXIVITY_ASSETS  # noqa: E402
 from pointline_defs import defs  # noqa: E402
 from resources.lake import LakeResource  # noqa: E402
 from resources.vendors import VendorsResource  # noqa: E402
@@ -51,7 +57,11 @@ def main() -> None:
     instance = DagsterInstance.get()
     resources = defs.resources
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    _run(materialize([dim_exchange, dim_symbol], instance=instance, resources=resources, run_config=quiet))
+    _run(
+        materialize(
+            [dim_exchange, dim_symbol, dim_trading_calendar], instance=instance, resources=resources, run_config=quiet
+        )
+    )
 
     planned = partitions_with_files(VendorsResource().plugins(), bronze_root)
     sync_exchange_partitions(instance, sorted({ex for key in planned for ex in [key[1]] if ex}))
@@ -67,7 +77,42 @@ def main() -> None:
         )
         _run(result)
         print(f"materialized {', '.join(sorted(tables))} for {key}")
+    _gold(instance, resources, planned, quiet)
     _summary(lake_res)
+
+
+def _gold(instance: DagsterInstance, resources: dict, planned: dict, run_config: dict) -> None:
+    """Gold after Silver, in date order (bars carry the bar open at midnight into the next day);
+    reflexivity_bars with (after) its bars, options_surface_grid where there are options."""
+    traded = sorted((day, ex) for (day, ex), tables in planned.items() if ex and "trades" in tables)
+    options = {(day, ex) for (day, ex), tables in planned.items() if ex and "options_chain" in tables}
+    for day, exchange in sorted(set(traded) | options):
+        key = partition_key(day, exchange)
+        gold = {**BAR_ASSETS, **REFLEXIVITY_ASSETS} if (day, exchange) in traded else {}
+        gold |= OPTIONS_GRID_ASSETS if (day, exchange) in options else {}
+        _run(
+            materialize(
+                list(gold.values()),
+                instance=instance,
+                resources=resources,
+                partition_key=key,
+                raise_on_error=False,
+                run_config=run_config,
+            )
+        )
+        print(f"materialized {', '.join(sorted(gold))} for {key}")
+    for day in sorted({day for day, _ in traded}):
+        _run(
+            materialize(
+                [daily_ohlcv],
+                instance=instance,
+                resources=resources,
+                partition_key=day.isoformat(),
+                raise_on_error=False,
+                run_config=run_config,
+            )
+        )
+        print(f"materialized daily_ohlcv for {day}")
 
 
 def _run(result) -> None:
@@ -79,11 +124,12 @@ def _run(result) -> None:
 def _summary(lake_res: LakeResource) -> None:
     lake = lake_res.lake()
     print(f"\nlake: {lake.root}")
-    for table in ("dim_exchange", "dim_symbol", *EVENT_TABLES):
+    gold = ("bars", "reflexivity_bars", "options_surface_grid", "daily_ohlcv")
+    for table in ("dim_exchange", "dim_symbol", "dim_trading_calendar", *EVENT_TABLES, *gold):
         if not lake.exists(table):
             continue
         df = lake.read(table)
-        if "date" in df.columns:
+        if get_table_spec(table).partition_by:
             keys = [k for k in ("date", "exchange") if k in df.columns]
             parts = df.select(keys).unique().height
             print(f"  {table:<18} {df.height:>8} rows in {parts} partitions")

@@ -170,6 +170,11 @@ class Child:
         assert rc == 0, f"child failed (exit {rc}):\n{self.err.read_text()[-3000:]}"
         return json.loads(self.out.read_text().strip().splitlines()[-1])
 
+    def event_times(self) -> dict[str, float]:
+        """Event name -> the child's wall clock when it reached it."""
+        lines = [line.split() for line in self.events.read_text().splitlines() if line.strip()]
+        return {name: float(at) for name, at in lines}
+
     def stderr(self) -> str:
         return self.err.read_text()
 
@@ -279,13 +284,14 @@ def test_two_processes_ingest_the_same_partition_never_duplicate(world, tmp_path
 class Kill:
     at: str  # event the parent waits for (the child pauses there when `pause` is set)
     pause: bool
-    delay: float = 0.0  # seconds after the event before the kill (when not pausing)
+    delay: float = 0.0  # after the event, the kill waits this fraction of the measured Silver write
 
 
-# The killed run writes both data files first (quarantine, then the >1 s Silver Parquet), then
+# The killed run writes both data files first (quarantine, then the Silver Parquet, timed in an
+# unkilled reference run of the same ingest: a fixed delay outlived the write on a fast machine), then
 # commits the quarantine partition (commit 1) and the Silver partition (commit 2) back to back.
 KILLS = [
-    Kill("write-trades-before", pause=False, delay=0.5),  # in the middle of the Silver Parquet write
+    Kill("write-trades-before", pause=False, delay=0.4),  # in the middle of the Silver Parquet write
     Kill("commit-1-before", pause=True),  # both files written, nothing committed
     Kill("commit-2-before", pause=True),  # quarantine committed, Silver not: the milliseconds-wide window
     Kill("commit-2-after", pause=True),  # both committed, the run not finished
@@ -326,7 +332,9 @@ def test_sigkill_during_a_big_ingest_leaves_each_partition_whole(world, tmp_path
     shutil.copytree(world.small, big)
     write_trades_file(big / BIG_REL, BIG_ROWS, exchange=BIG_EXCHANGE, symbol="BTCUSDT", day=D1, gzip_level=1)
     ref_big = fresh_lake(world, tmp_path / "ref-big")
-    clean_ingest(ref_big, big, BIG_EXCHANGE)
+    reference = spawn(ref_big, big, BIG_EXCHANGE, tmp_path / "ref", "child")
+    reference.finish()
+    write_seconds = reference.event_times()["write-trades-after"] - reference.event_times()["write-trades-before"]
     old = silver(world.ref, BIG_EXCHANGE), quarantine(world.ref, BIG_EXCHANGE)
     new = silver(ref_big, BIG_EXCHANGE), quarantine(ref_big, BIG_EXCHANGE)
     assert new[0].height > BIG_ROWS and old[0].height < 1000
@@ -344,13 +352,13 @@ def test_sigkill_during_a_big_ingest_leaves_each_partition_whole(world, tmp_path
         child = spawn(lake, big, BIG_EXCHANGE, tmp_path / f"kill{i}", "child", pause_at=pause_at)
         try:
             wait_for_event(child, f"paused-{kill.at}" if kill.pause else kill.at)
-            time.sleep(kill.delay)
+            time.sleep(kill.delay * write_seconds)
             child.proc.send_signal(signal.SIGKILL)
             assert child.proc.wait(CHILD_TIMEOUT) == -signal.SIGKILL
         finally:
             child.stop()
         events = child.event_names()
-        label = f"kill {i} at {kill.at}+{kill.delay}s (last event {events[-1]})"
+        label = f"kill {i} at {kill.at}+{kill.delay * write_seconds:.3f}s (last event {events[-1]})"
 
         for table in (TABLE, "quarantine"):  # readable at the latest version, log contiguous
             versions = log_versions(uri(lake, table))

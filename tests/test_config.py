@@ -11,17 +11,20 @@ from pointline.config import ConfigError, load_exchanges, load_settings
 from pointline.trading_day import date_of_us, dates_overlapping, day_window_us, trading_date_expr
 
 
-def test_repo_exchanges_file_has_the_23_exchanges():
+def test_repo_exchanges_file_has_the_26_exchanges():
     df = load_exchanges()
-    assert df.height == 23
+    assert df.height == 26
     assert df["exchange_id"].is_unique().all()
     row = df.filter(pl.col("exchange") == "szse").row(0, named=True)
     assert row["timezone"] == "Asia/Shanghai" and row["asset_class"] == "stocks-cn" and row["exchange_id"] == 30
     assert set(df.filter(~pl.col("is_active"))["exchange"]) == {"coinbase-pro", "ftx"}
+    calendars = dict(df.select("exchange", "calendar").iter_rows())
+    assert calendars["szse"] == calendars["sse"] == "XSHG" and calendars["binance-futures"] == "24/7"
+    assert (calendars["nyse"], calendars["nasdaq"], calendars["cme"]) == ("XNYS", "XNAS", "CMES")
 
 
 def test_adding_an_exchange_is_one_row(tmp_path):
-    text = (load_exchanges().write_csv()) + "kraken-futures,27,crypto-derivatives,UTC,true,Kraken futures\n"
+    text = (load_exchanges().write_csv()) + "kraken-futures,27,crypto-derivatives,UTC,24/7,true,Kraken futures\n"
     path = tmp_path / "exchanges.csv"
     path.write_text(text)
     assert "kraken-futures" in load_exchanges(path)["exchange"].to_list()
@@ -30,9 +33,11 @@ def test_adding_an_exchange_is_one_row(tmp_path):
 @pytest.mark.parametrize(
     "row, message",
     [
-        ("mars,99,crypto-spot,Mars/Olympus,true,x", "unknown timezone 'Mars/Olympus'"),
-        ("binance,98,crypto-spot,UTC,true,x", "duplicate exchange"),
-        ("newx,1,crypto-spot,UTC,true,x", "duplicate exchange_id"),
+        ("mars,99,crypto-spot,Mars/Olympus,24/7,true,x", "unknown timezone 'Mars/Olympus'"),
+        ("binance,98,crypto-spot,UTC,24/7,true,x", "duplicate exchange"),
+        ("newx,1,crypto-spot,UTC,24/7,true,x", "duplicate exchange_id"),
+        ("lse,97,stocks-uk,Europe/London,XLSE,true,x", "exchange 'lse': unknown calendar 'XLSE'"),
+        ("lse,97,stocks-uk,Europe/London,,true,x", r"empty value\(s\) in required column\(s\) \['calendar'\]"),
     ],
 )
 def test_bad_exchange_rows_are_named(tmp_path, row, message):

@@ -11,16 +11,20 @@ def test_definitions_load():
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"bronze/tardis", "dim_exchange", "dim_symbol", "trades", "quotes"} <= keys
+    assert {"bronze/tardis/trades", "bronze/tardis/instruments", "dim_exchange", "dim_symbol", "trades"} <= keys
 
 
 def test_graph_flows_bronze_to_dims_to_silver():
     graph = defs.resolve_asset_graph()
     trades = graph.get(AssetKey("trades"))
-    assert {AssetKey("dim_exchange"), AssetKey("dim_symbol"), AssetKey(["bronze", "tardis"])} <= set(trades.parent_keys)
-    assert AssetKey(["bronze", "tardis"]) in graph.get(AssetKey("dim_symbol")).parent_keys
+    bronze_trades = AssetKey(["bronze", "tardis", "trades"])
+    assert set(trades.parent_keys) == {AssetKey("dim_exchange"), AssetKey("dim_symbol"), bronze_trades}
+    assert graph.get(bronze_trades).partitions_def == trades.partitions_def  # one Bronze partition per Silver one
+    assert set(graph.get(AssetKey("dim_symbol")).parent_keys) == {AssetKey(["bronze", "tardis", "instruments"])}
+    assert set(graph.get(AssetKey("kline_1h")).parent_keys) >= {AssetKey(["bronze", "binance_vision", "kline_1h"])}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups["bronze/tardis"] == "bronze" and groups["dim_symbol"] == "dimensions" and groups["quotes"] == "silver"
+    assert groups["bronze/tardis/quotes"] == "bronze" and groups["dim_symbol"] == "dimensions"
+    assert groups["quotes"] == "silver"
 
 
 def test_silver_assets_are_partitioned_and_checked():

@@ -33,6 +33,8 @@ def _value(name: str, dtype: pl.DataType, i: int, date: dt.date, axis: str | Non
         return i % SYMBOLS
     if name == "file_line":
         return i + 2
+    if isinstance(dtype, pl.List) and dtype.inner == pl.String:  # lineage lists of Gold tables
+        return [f"{name}-{i}-{k}" for k in range(2)]
     if isinstance(dtype, pl.List):
         return [Decimal(i) + Decimal(level) / 10 for level in range(25)]
     if isinstance(dtype, pl.Decimal):
@@ -83,8 +85,9 @@ def append_files(lake: Lake, table: str, values: dict, chunks: list[pl.DataFrame
 
 
 def partition_of(table: str, date: dt.date = D1, exchange: str = "binance") -> dict:
-    """Partition values of `table` for a date and exchange (quarantine also names its table)."""
-    base = {"table_name": "trades", "date": date, "exchange": exchange, "snapshot_date": date}
+    """Partition values of `table` for a date and exchange (quarantine also names its table, Gold bars
+    their bar spec)."""
+    base = {"table_name": "trades", "date": date, "exchange": exchange, "snapshot_date": date, "bar_spec": "time_1m"}
     return {k: base[k] for k in get_table_spec(table).partition_by}
 
 

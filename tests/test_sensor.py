@@ -6,8 +6,9 @@ import datetime as dt
 import gzip
 import os
 
-from dagster import build_sensor_context, materialize
+from dagster import AssetKey, build_sensor_context, materialize
 
+from pointline.config import load_exchanges
 from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.sensors import Cursor, bronze_sensor
 from pointline_defs import defs
@@ -28,10 +29,27 @@ def _tick(instance, resources, cursor):
         return defs.get_sensor_def(bronze_sensor.name).evaluate_tick(ctx)
 
 
-def _setup(tmp_path):
-    write_sample_bronze(tmp_path / "bronze", start=D1, days=1, rows_per_file=100)
+def _setup(tmp_path, rows_per_file: int = 100):
+    write_sample_bronze(tmp_path / "bronze", start=D1, days=1, rows_per_file=rows_per_file)
     lake = LakeResource(lake_root=str(tmp_path / "lake"), bronze_root=str(tmp_path / "bronze"))
     return {"lake": lake, "vendors": VendorsResource()}
+
+
+def test_consecutive_days_of_one_exchange_are_one_range_run(tmp_path, dagster_instance):
+    """Three days of files landing at once: one single-run backfill range per exchange, not three runs."""
+    write_sample_bronze(tmp_path / "bronze", start=D1, days=3, rows_per_file=50)
+    resources = {
+        "lake": LakeResource(lake_root=str(tmp_path / "lake"), bronze_root=str(tmp_path / "bronze")),
+        "vendors": VendorsResource(),
+    }
+    first = _tick(dagster_instance, resources, None)
+    assert materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources).success
+    second = _tick(dagster_instance, resources, first.cursor)
+    ranges = sorted(
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"], r.partition_key)
+        for r in second.run_requests
+    )
+    assert ranges == [(f"2024-05-01|{x}", f"2024-05-03|{x}", None) for x in ("binance", "binance-futures", "deribit")]
 
 
 def _settled(tmp_path, instance):
@@ -46,9 +64,9 @@ def test_first_tick_requests_dimensions_and_partitions_then_waits(tmp_path, dags
     resources = _setup(tmp_path)
     result = _tick(dagster_instance, resources, None)
     selected = [tuple(k.to_user_string() for k in r.asset_selection) for r in result.run_requests]
-    assert selected == [("dim_exchange",), ("dim_symbol",)]
+    assert selected == [("dim_exchange", "dim_trading_calendar"), ("dim_symbol",)]
     added = result.dynamic_partitions_requests[0]
-    assert "binance-futures" in added.partition_keys and len(added.partition_keys) == 23
+    assert "binance-futures" in added.partition_keys and len(added.partition_keys) == load_exchanges().height
     assert set(Cursor.load(result.cursor).waiting_for) == {"dim_exchange", "dim_symbol"}
 
 
@@ -215,3 +233,56 @@ def test_kline_and_asset_stats_files_request_their_own_jobs(tmp_path, dagster_in
         ("daily_job", "2024-05-01", ("dim_asset_stats",)),
         ("silver_job", "2024-05-01|binance-futures", ("kline_1h",)),
     ]
+
+
+def test_a_changed_bronze_file_marks_exactly_its_silver_partition_stale(tmp_path, dagster_instance):
+    """The sensor records a data version per Bronze partition; Dagster's stale status (what the UI
+    shows) then flags the Silver partition a corrected file feeds, and only that one."""
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._time import get_current_datetime
+
+    from pointline_assets.events import EVENT_ASSETS
+
+    def observe_and_run(result, run: bool) -> None:
+        for event in result.asset_events:  # what the daemon does with a tick's asset events
+            dagster_instance.report_runless_asset_event(event)
+        for request in result.run_requests if run else []:
+            assets = [EVENT_ASSETS[k.to_user_string()] for k in request.asset_selection]
+            assert materialize(
+                assets, instance=dagster_instance, resources=resources, partition_key=request.partition_key
+            ).success
+
+    def status(table: str, exchange: str) -> StaleStatus:  # as the webserver computes it
+        graph = defs.resolve_asset_graph()
+        view = AssetGraphView(
+            temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+            instance=dagster_instance,
+            asset_graph=graph,
+        )
+        resolver = CachingStaleStatusResolver(dagster_instance, graph, loading_context=view)
+        return resolver.get_status(AssetKey(table), f"2024-05-01|{exchange}")
+
+    resources = _setup(tmp_path, rows_per_file=1000)  # few enough bad rows for the blocking checks to pass
+    first = _tick(dagster_instance, resources, None)
+    assert materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources).success
+    second = _tick(dagster_instance, resources, first.cursor)
+    observed = {(e.asset_key.to_user_string(), e.partition) for e in second.asset_events}
+    assert ("bronze/tardis/quotes", "2024-05-01|deribit") in observed and len(observed) == 6
+    observe_and_run(second, run=True)
+    assert status("quotes", "deribit") == StaleStatus.FRESH
+
+    path = next((tmp_path / "bronze").rglob("type=quotes/date=2024-05-01/symbol=ETH-PERPETUAL/*.csv.gz"))
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    path.write_bytes(gzip.compress(("\n".join(lines[:-1]) + "\n").encode(), mtime=0))
+    third = _tick(dagster_instance, resources, second.cursor)
+    assert [(e.asset_key.to_user_string(), e.partition) for e in third.asset_events] == [
+        ("bronze/tardis/quotes", "2024-05-01|deribit")
+    ]
+    observe_and_run(third, run=False)
+    assert status("quotes", "deribit") == StaleStatus.STALE
+    assert status("trades", "deribit") == StaleStatus.FRESH
+    assert status("quotes", "binance") == StaleStatus.FRESH
+
+    observe_and_run(third, run=True)  # the sensor's run request rebuilds it
+    assert status("quotes", "deribit") == StaleStatus.FRESH

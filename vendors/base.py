@@ -78,6 +78,8 @@ class VendorPlugin(Protocol):
     def instrument_versions(self, bronze_root: Path) -> pl.DataFrame:
         """Symbol history from the vendor's instrument metadata in Bronze (see vendors.base.INSTRUMENT_COLUMNS)."""
 
+    # Optional: `has_instrument_metadata = False` (class attribute) for a vendor that publishes no
+    # instrument metadata, so dim_symbol does not depend on it in the asset graph.
     # Optional: `config_files(self) -> list[Path]`, configuration files whose content changes what
     # read_events returns (e.g. a symbol map). The core folds them into each partition's data
     # version, so editing one marks the partitions it feeds as stale.

@@ -26,6 +26,7 @@ class BinanceVisionPlugin:
     """
 
     name = "binance_vision"
+    has_instrument_metadata = False  # no instrument snapshots: dim_symbol does not depend on it
 
     def __init__(self, subdir: str = layout.DEFAULT_SUBDIR) -> None:
         self.subdir = subdir

@@ -28,6 +28,7 @@ class CoinGeckoPlugin:
     """
 
     name = "coingecko"
+    has_instrument_metadata = False  # no instrument snapshots: dim_symbol does not depend on it
 
     def __init__(self, subdir: str = "coingecko", asset_map: str | None = None) -> None:
         self.subdir = subdir
