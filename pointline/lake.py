@@ -216,7 +216,7 @@ class Lake:
         root: str | Path,
         *,
         storage_options: dict[str, str] | None = None,
-        max_row_group_size: int = 131_072,
+        max_row_group_size: int = 65_536,
         commit_retries: int = 8,
     ):
         self.root = str(root).rstrip("/")

@@ -23,8 +23,8 @@ what `decoded=True` changes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -33,9 +33,9 @@ from pointline.schemas import TableSpec, get_table_spec
 from pointline.trading_day import dates_overlapping
 
 if TYPE_CHECKING:
-    from deltalake import DeltaTable
-
+    from pointline.research.files import Ranges
     from pointline.research.session import Research
+    from pointline.research.snapshots import DeltaSnapshots
     from pointline.research.times import TimeLike
 
 __all__ = [
@@ -153,13 +153,14 @@ def scan_events(
     columns: Sequence[str] | None = None,
     where: pl.Expr | None = None,
     sort: bool = True,
-    open_table: Callable[[str], DeltaTable | None] | None = None,
+    snapshots: DeltaSnapshots | None = None,
 ) -> pl.LazyFrame:
     """The lazy plan of a core read (stored values); `timezone` is the one the table's `date` is in
     (the exchange's for exchange-scoped tables, UTC otherwise). `sort=False` leaves the rows in
-    the order the scan returns them (`read_events` sorts after collecting). `open_table(name)`
-    returns the table's current DeltaTable (default `lake.delta_table`; a session passes its kept
-    snapshots, `pointline.research.snapshots`).
+    the order the scan returns them (`read_events` sorts after collecting). `snapshots` are a
+    session's kept Delta snapshots (`pointline.research.snapshots`): the table is read through its
+    snapshot's file index (`pointline.research.files`, the explicit fast path) when that applies;
+    without them the table is opened and scanned with `pl.scan_delta`.
 
     Pure over the lake: no caches, no symbol resolution. Works for every table of the registry
     with a time axis: exchange-scoped ones (partitioned by exchange-local `date` and `exchange`),
@@ -180,14 +181,14 @@ def scan_events(
     if spec.time_axis is None:
         raise ValueError(f"{table} has no time axis; read it with sql() or Lake.read")
     axis = spec.time_axis
-    dtable = (open_table or lake.delta_table)(table)
-    lf = spec.empty().lazy() if dtable is None else pl.scan_delta(dtable, storage_options=lake.storage_options)
+    ranges: dict[str, tuple[Any, Any]] = {axis: (start_us, end_us - 1)}
     filters: list[pl.Expr] = [] if where is None else [where]
     if "exchange" in spec.names:
         if exchange is None and "exchange" in spec.partition_by:
             raise ValueError(f"{table} is partitioned by exchange: pass the exchange")
         if exchange is not None:
             filters.append(pl.col("exchange") == exchange)
+            ranges["exchange"] = (exchange, exchange)
     elif exchange is not None:
         raise ValueError(f"{table} is not exchange-scoped; pass exchange=None")
     if "date" in spec.partition_by:
@@ -200,13 +201,15 @@ def scan_events(
         # the Delta statistics skip the extra files.
         pad = dt.timedelta(days=0 if _dated_by_axis(spec, exchange) else 1)
         filters.append(pl.col("date").is_between(pl.lit(days[0] - pad), pl.lit(days[-1] + pad)))
+        ranges["date"] = (days[0] - pad, days[-1] + pad)
     ids = _ids(symbol_ids)
     if ids is not None:
         if "symbol_id" not in spec.names:
             raise ValueError(f"{table} has no symbol_id column; pass symbol_ids=None")
         filters.append(pl.col("symbol_id") == ids[0] if len(ids) == 1 else pl.col("symbol_id").is_in(ids))
+        ranges["symbol_id"] = (ids[0], ids[-1])  # sorted, never empty
     filters.append((pl.col(axis) >= start_us) & (pl.col(axis) < end_us))
-    lf = lf.filter(*filters)
+    lf = _source(lake, table, spec, snapshots, ranges).filter(*filters)
     return _select(lf.sort(order_keys(spec)) if sort else lf, spec, columns)
 
 
@@ -221,7 +224,7 @@ def read_events(
     timezone: str = "UTC",
     columns: Sequence[str] | None = None,
     where: pl.Expr | None = None,
-    open_table: Callable[[str], DeltaTable | None] | None = None,
+    snapshots: DeltaSnapshots | None = None,
 ) -> pl.DataFrame:
     """`scan_events(...).collect()`: the same rows in the same order, cheaper. The scan is collected
     in stored order and sorted afterwards only when it is not in time order already
@@ -253,10 +256,20 @@ def read_events(
         columns=needed,
         where=where,
         sort=False,
-        open_table=open_table,
+        snapshots=snapshots,
     )
     rows = sort_rows(lf.collect(), keys)
     return rows if wanted is None else rows.select(wanted)
+
+
+def _source(lake: Lake, table: str, spec: TableSpec, snapshots: DeltaSnapshots | None, ranges: Ranges) -> pl.LazyFrame:
+    """The table's rows before filtering: the snapshot's pruned files (fast path) or `scan_delta`."""
+    if snapshots is not None:
+        index = snapshots.file_index(table)
+        if index is not None:
+            return index.scan(ranges)
+    dtable = snapshots.table(table) if snapshots is not None else lake.delta_table(table)
+    return spec.empty().lazy() if dtable is None else pl.scan_delta(dtable, storage_options=lake.storage_options)
 
 
 def _dated_by_axis(spec: TableSpec, exchange: str | None) -> bool:

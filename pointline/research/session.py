@@ -220,7 +220,7 @@ class Research(JoinsMixin):
             table,
             decoded,
             lazy,
-            open_table=self.snapshots.table,
+            snapshots=self.snapshots,
             exchange=exchange,
             symbol_ids=symbol_ids,
             start_us=start_us,
@@ -288,7 +288,7 @@ class Research(JoinsMixin):
             end_us=end_us,
             timezone=tz,
             columns=columns,
-            open_table=self.snapshots.table,
+            snapshots=self.snapshots,
         )
         if not ids:  # empty window: nothing to resolve, nothing to read
             return _finish(scan_events(self.lake, table, symbol_ids=None, **scan).head(0), decoded, lazy)  # type: ignore[arg-type]
@@ -490,7 +490,7 @@ class Research(JoinsMixin):
             "dim_asset_stats",
             decoded,
             lazy,
-            open_table=self.snapshots.table,
+            snapshots=self.snapshots,
             exchange=None,
             symbol_ids=None,
             start_us=start_us,

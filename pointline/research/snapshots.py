@@ -31,6 +31,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from pointline.lake import Lake
+from pointline.research.files import FileIndex
 
 __all__ = ["DeltaSnapshots"]
 
@@ -43,6 +44,8 @@ class _Kept:
     version: int
     identity: _Identity
     dataset: Any = None
+    files: FileIndex | None = None
+    indexed: bool = False
 
 
 def _commit(log: Path, version: int) -> Path:
@@ -95,6 +98,17 @@ class DeltaSnapshots:
             if kept.dataset is None:
                 kept.dataset = kept.table.to_pyarrow_dataset()
             return kept.dataset
+
+    def file_index(self, name: str) -> FileIndex | None:
+        """The snapshot's file index (`pointline.research.files`), built once per version; None
+        without the table, off a local lake, or where the fast path does not apply."""
+        kept = self._current(name)
+        if kept is None or not self.keeps:
+            return None
+        with self._table_lock(name):
+            if not kept.indexed:
+                kept.files, kept.indexed = FileIndex.of(kept.table), True
+            return kept.files
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget kept snapshots (one table or all); the next read opens the table."""
