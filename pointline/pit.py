@@ -19,7 +19,12 @@ This runs on every ingested row, so it is built for speed and low memory:
    gap): a sorted backward join_asof on valid_from_us by key index, then the valid_until_us
    check, scattered back into place.
 
-Both paths give identical results (tests/test_pit.py checks them against a brute-force
+When the rows come in runs of one key (a per-security file, or rows sorted by symbol: at least
+`_MIN_MEAN_RUN` rows per run on average), steps 2-4 run per run instead of per row: the key is
+looked up once per run, min/max ts are a sorted group-by over run ids, and only the rows of runs
+that straddle a version change go through the join_asof (bench/pit_coverage.py).
+
+All paths give identical results (tests/test_pit.py checks them against a brute-force
 reference on randomized data).
 """
 
@@ -103,36 +108,104 @@ def resolve_symbol_ids(
     if w.height == 0:
         return pl.Series("symbol_id", [None] * n, dtype=pl.Int64)
     keys = w.select(*_KEY, "_k").unique("_k", keep="first", maintain_order=True)
-    kid = _key_index(df.get_column(exchange_col), df.get_column(symbol_col), keys)
+    exchange, symbol = df.get_column(exchange_col).cast(pl.String), df.get_column(symbol_col).cast(pl.String)
+    runs = _runs(exchange, symbol)
+    if runs is not None:
+        sid = _resolve_by_runs(exchange, symbol, ts, w, keys, runs)
+    else:
+        sid = _resolve_by_keys(_key_index(exchange, symbol, keys), ts, w, keys.height)
+    if ts.null_count():
+        sid = pl.select(pl.when(ts.is_not_null()).then(sid)).to_series()
+    return sid.rename("symbol_id")
 
-    stats = (
-        pl.DataFrame({"_k": kid, "_ts": ts})
-        .group_by("_k")
-        .agg(pl.col("_ts").min().alias("_min"), pl.col("_ts").max().alias("_max"))
-    )
-    # Classify keys: covered by one version (fast), touching none (fast, null), or mixed (slow).
-    per_key = stats.join(w, on="_k", how="inner").select(
-        "_k",
-        "_min",
-        "_max",
+
+def _classify(units: pl.DataFrame, w: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Units (`_u`, key `_k`, ts `_min`/`_max`) covered by one version -> (`_u`, symbol_id), and
+    the units whose rows touch a version without one covering them all (`_u`)."""
+    per_unit = units.join(w, on="_k", how="inner").select(
+        "_u",
         "symbol_id",
         ((pl.col(_VF) <= pl.col("_min")) & (pl.col("_max") < pl.col(_VU))).alias("_covers"),
         ((pl.col(_VF) <= pl.col("_max")) & (pl.col("_min") < pl.col(_VU))).alias("_touches"),
     )
-    per_key = per_key.filter(pl.col("_k").is_not_null() & pl.col("_min").is_not_null())
-    fast = per_key.filter("_covers").select("_k", "symbol_id")
-    slow = per_key.filter("_touches").join(fast, on="_k", how="anti").select("_k", "_min", "_max").unique("_k")
+    fast = per_unit.filter("_covers").select("_u", "symbol_id")
+    slow = per_unit.filter("_touches").join(fast, on="_u", how="anti").select("_u").unique("_u")
+    return fast, slow
 
-    n_keys = keys.height
-    lookup = pl.Series("symbol_id", [None] * n_keys, dtype=pl.Int64).scatter(fast["_k"], fast["symbol_id"])
+
+def _resolve_by_keys(kid: pl.Series, ts: pl.Series, w: pl.DataFrame, n_keys: int) -> pl.Series:
+    """Rows in any order: classify keys by their rows' min/max ts, gather, bucket table for the rest."""
+    stats = (
+        pl.DataFrame({"_u": kid, "_ts": ts})
+        .group_by("_u")
+        .agg(pl.col("_ts").min().alias("_min"), pl.col("_ts").max().alias("_max"))
+        .filter(pl.col("_u").is_not_null() & pl.col("_min").is_not_null())
+        .with_columns(pl.col("_u").alias("_k"))
+    )
+    fast, slow = _classify(stats, w)
+    lookup = pl.Series("symbol_id", [None] * n_keys, dtype=pl.Int64).scatter(fast["_u"], fast["symbol_id"])
     sid = lookup.gather(kid)
     if slow.height:
-        lo, hi = slow.select(pl.col("_min").min(), pl.col("_max").max()).row(0)
-        slow_sid = _resolve_slow(kid, ts, w.join(slow, on="_k", how="semi"), n_keys, lo, hi)
-        sid = pl.select(pl.coalesce(sid, slow_sid)).to_series()
-    if ts.null_count():
-        sid = pl.select(pl.when(ts.is_not_null()).then(sid)).to_series()
-    return sid.rename("symbol_id")
+        span = stats.join(slow, on="_u", how="semi")
+        lo, hi = span.select(pl.col("_min").min(), pl.col("_max").max()).row(0)
+        slow_w = w.join(slow.rename({"_u": "_k"}), on="_k", how="semi")
+        sid = pl.select(pl.coalesce(sid, _resolve_slow(kid, ts, slow_w, n_keys, lo, hi))).to_series()
+    return sid
+
+
+# A frame resolves run by run when its rows come in runs of one key at least this long on
+# average (files of one symbol, or a partition sorted by symbol): keys are then looked up once
+# per run, not once per row, and only the rows of runs that straddle a version change are joined.
+_MIN_MEAN_RUN = 8
+
+
+def _runs(exchange: pl.Series, symbol: pl.Series) -> pl.Series | None:
+    """Run id per row (consecutive rows of one (exchange, symbol) share it), or None when the
+    runs are too short to pay off."""
+    n = symbol.len()
+    if n < _MIN_MEAN_RUN:
+        return None
+    first = exchange[0]
+    if first is not None and exchange.null_count() == 0 and bool((exchange == first).all()):
+        rid = symbol.rle_id()
+    else:
+        rid = pl.DataFrame({"e": exchange, "s": symbol}).select(pl.struct("e", "s").rle_id()).to_series()
+    n_runs = int(rid[-1]) + 1
+    return rid if n_runs * _MIN_MEAN_RUN <= n else None
+
+
+def _resolve_by_runs(
+    exchange: pl.Series, symbol: pl.Series, ts: pl.Series, w: pl.DataFrame, keys: pl.DataFrame, rid: pl.Series
+) -> pl.Series:
+    """Rows in runs of one key: classify runs by their min/max ts, gather by run id, and resolve
+    only the rows of the runs that straddle a version change or a gap (the bucket table)."""
+    n = rid.len()
+    starts = (rid != rid.shift(1)).fill_null(True).arg_true()
+    lengths = pl.concat([starts.slice(1), pl.Series([n], dtype=starts.dtype)]) - starts
+    run_kid = _key_index(exchange.gather(starts), symbol.gather(starts), keys)
+    stats = (
+        pl.DataFrame({"_u": rid.set_sorted(), "_ts": ts})
+        .group_by("_u", maintain_order=True)
+        .agg(pl.col("_ts").min().alias("_min"), pl.col("_ts").max().alias("_max"))
+        .with_columns(run_kid.alias("_k"))
+        .filter(pl.col("_k").is_not_null() & pl.col("_min").is_not_null())
+    )
+    fast, slow = _classify(stats, w)
+    n_runs = starts.len()
+    per_run = pl.Series("symbol_id", [None] * n_runs, dtype=pl.Int64).scatter(fast["_u"], fast["symbol_id"])
+    sid = per_run.gather(rid)
+    if slow.height:
+        slow_runs = slow["_u"].sort()
+        rows = (
+            pl.DataFrame({"_s": starts.gather(slow_runs), "_l": lengths.gather(slow_runs)})
+            .select(pl.int_ranges("_s", pl.col("_s") + pl.col("_l"), dtype=pl.UInt32).explode())
+            .to_series()
+        )
+        slow_w = w.join(pl.DataFrame({"_k": run_kid.gather(slow_runs)}).unique(), on="_k", how="semi")
+        slow_kid, slow_ts = run_kid.gather(rid.gather(rows)), ts.gather(rows)
+        lo, hi = slow_ts.min(), slow_ts.max()
+        sid = sid.scatter(rows, _resolve_slow(slow_kid, slow_ts, slow_w, keys.height, lo, hi))
+    return sid
 
 
 # Above this many (slow key x time bucket) cells the bucket table falls back to join_asof.

@@ -259,3 +259,55 @@ def test_coverage_gaps(start, end, gaps):
 def test_coverage_gaps_unknown_key_and_delisted_tail():
     assert pit.coverage_gaps(DIM, "binance", "NOPE", T0, T0 + 5) == [(T0, T0 + 5)]
     assert pit.coverage_gaps(DIM, "binance", "ETHUSDT", T0, T0 + 1_000) == [(T0, T0 + 50), (T0 + 200, T0 + 1_000)]
+
+
+# --------------------------------------------------------------------------- runs of one key
+
+
+def grouped(df: pl.DataFrame) -> pl.DataFrame:
+    """Rows in runs of one key, as a per-security file or a symbol-sorted partition delivers them."""
+    return df.sort("exchange", "symbol", "ts_local_us", nulls_last=True, maintain_order=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_randomized_runs_equal_brute_force(seed, monkeypatch):
+    """Grouped rows take the run path (never the per-key path) and resolve like the reference,
+    including runs straddling version changes and gaps, unknown keys and null timestamps."""
+    df, dim = random_case(seed)
+    df = grouped(df)
+    if seed % 2:  # one exchange: the symbol alone delimits runs
+        df = df.filter(pl.col("exchange") == "binance")
+
+    def boom(*args, **kwargs):
+        raise AssertionError("per-key path used")
+
+    monkeypatch.setattr(pit, "_resolve_by_keys", boom)
+    assert pit.resolve_symbol_ids(df, dim).to_list() == brute_force(df, dim)
+
+
+def test_only_rows_of_straddling_runs_are_joined(monkeypatch):
+    seen: list[int] = []
+    real = pit._resolve_slow
+
+    def spy(kid, ts, *args):
+        seen.append(kid.len())
+        return real(kid, ts, *args)
+
+    monkeypatch.setattr(pit, "_resolve_slow", spy)
+    rows = [("binance", "BTCUSDT", T0 + t) for t in range(90, 110)]  # straddles V1 -> V2 at T0+100
+    rows += [("binance", "ETHUSDT", T0 + 60 + t) for t in range(40)]  # inside one version
+    rows += [("okx", "BTCUSDT", T0 + t) for t in range(40)]
+    got = pit.resolve_symbol_ids(events(rows), DIM).to_list()
+    assert got == [V1] * 10 + [V2] * 10 + [ETH] * 40 + [OKX] * 40
+    assert seen == [20]
+
+
+def test_short_runs_take_the_per_key_path(monkeypatch):
+    """Interleaved symbols (a multi-symbol trade feed) are not worth run detection."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("run path used")
+
+    monkeypatch.setattr(pit, "_resolve_by_runs", boom)
+    rows = [("binance", s, T0 + 60 + t) for t in range(40) for s in ("BTCUSDT", "ETHUSDT")]
+    assert resolve(rows) == [V1, ETH] * 40
