@@ -20,12 +20,14 @@ from pointline_assets.maintenance import MAINTENANCE_ASSETS, MAINTENANCE_JOBS, M
 from pointline_assets.options_grid import OPTIONS_GRID_ASSETS
 from pointline_assets.reflexivity import REFLEXIVITY_ASSETS
 from pointline_assets.sensors import bronze_sensor
+from pointline_assets.unpack import UNPACK_ASSETS
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 
 defs = Definitions(
     assets=[
         *bronze_specs(),
+        *UNPACK_ASSETS.values(),
         dim_exchange,
         dim_symbol,
         dim_trading_calendar,

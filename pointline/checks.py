@@ -17,7 +17,7 @@ import polars as pl
 from pointline.lake import Lake
 from pointline.pipeline import MISSING_SYMBOL, PartitionReport
 from pointline.rules import any_level, level_values, next_level
-from pointline.schemas import TableSpec, get_table_spec, validate_frame
+from pointline.schemas import TABLES, TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import day_window_us
 
 
@@ -177,6 +177,77 @@ def _check_bars_per_day(ctx: CheckContext) -> CheckOutcome:
     )
 
 
+def _sequence_siblings(spec: TableSpec) -> list[str]:
+    """Tables sharing the spec's per-channel sequence space (TableSpec.extra['sequence_group'])."""
+    group = spec.extra.get("sequence_group")
+    return [name for name, t in TABLES.items() if group and t.extra.get("sequence_group") == group]
+
+
+def _quarantined_sequence(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """(channel, channel_seq) of quarantined rows, from their raw values: they were delivered, not lost."""
+    if quarantine.is_empty():
+        return pl.DataFrame(schema={"channel": pl.Int64, "channel_seq": pl.Int64})
+    return quarantine.select(
+        pl.col("raw").str.json_path_match("$.channel").cast(pl.Int64, strict=False).alias("channel"),
+        pl.col("raw").str.json_path_match("$.channel_seq").cast(pl.Int64, strict=False).alias("channel_seq"),
+    ).drop_nulls()
+
+
+def sequence_gaps(seqs: pl.DataFrame) -> dict[int, list[tuple[int, int]]]:
+    """{channel: [(first missing, last missing), ...]} of (channel, channel_seq) rows."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    ordered = seqs.unique().sort("channel", "channel_seq")
+    gaps = ordered.with_columns(pl.col("channel_seq").shift(1).over("channel").alias("_prev")).filter(
+        pl.col("channel_seq") - pl.col("_prev") > 1
+    )
+    for channel, seq, prev in gaps.select("channel", "channel_seq", "_prev").iter_rows():
+        out.setdefault(channel, []).append((prev + 1, seq - 1))
+    return out
+
+
+def _check_sequence(ctx: CheckContext) -> CheckOutcome:
+    """Per (exchange, channel, day): the channel's sequence numbers, over every stored table of the
+    sequence group and their quarantined rows, have no holes. A hole is a run of lost messages."""
+    report = ctx.report
+    parts = [ctx.stored.select("channel", "channel_seq"), _quarantined_sequence(report.build.quarantine)]
+    where = (pl.col("date") == report.date) & (pl.col("exchange") == report.exchange)
+    checked = [ctx.spec.name]
+    for other in _sequence_siblings(ctx.spec):
+        if other == ctx.spec.name or not ctx.lake.exists(other):
+            continue
+        parts.append(ctx.lake.scan(other).filter(where).select("channel", "channel_seq").collect())
+        checked.append(other)
+    if ctx.lake.exists("quarantine"):
+        q = ctx.lake.scan("quarantine").filter(where & pl.col("table_name").is_in(checked[1:])).select("raw")
+        parts.append(_quarantined_sequence(q.collect()))
+    gaps = sequence_gaps(pl.concat([p.cast({"channel": pl.Int64, "channel_seq": pl.Int64}) for p in parts]))
+    missing = sum(end - start + 1 for ranges in gaps.values() for start, end in ranges)
+    text = "; ".join(f"channel {c}: " + ", ".join(f"{a}-{b}" for a, b in r) for c, r in sorted(gaps.items()))
+    return CheckOutcome(
+        not gaps,
+        f"{missing} sequence number(s) missing (lost messages) over {', '.join(checked)}: {text}"
+        if gaps
+        else f"channel sequences contiguous over {', '.join(checked)}",
+        {"gaps": json.dumps({str(c): r for c, r in gaps.items()}), "missing": missing, "tables": ", ".join(checked)},
+    )
+
+
+def _check_tick_references(ctx: CheckContext) -> CheckOutcome:
+    """Fills carry a price and both order references; cancels exactly one reference."""
+    bid, ask = pl.col("bid_order_id") > 0, pl.col("ask_order_id") > 0
+    kind = pl.col("event_kind")
+    bad = ctx.stored.filter(
+        ((kind == "fill") & ((pl.col("price") <= 0) | ~bid | ~ask)) | ((kind == "cancel") & (bid == ask))
+    )
+    return CheckOutcome(
+        bad.is_empty(),
+        "fills reference both orders with a price, cancels exactly one order"
+        if bad.is_empty()
+        else f"{bad.height} fill(s)/cancel(s) with inconsistent order references or price",
+        {"rows": bad.height, "sample": _sample(bad)},
+    )
+
+
 def _has(*cols: str) -> Callable[[TableSpec], bool]:
     return lambda spec: all(c in spec.names for c in cols)
 
@@ -223,6 +294,20 @@ CHECKS: dict[str, CheckDefinition] = {
         applies=lambda spec: spec.name.startswith("kline_"),
         columns=lambda spec: ["symbol"],
         warn_only=True,
+    ),
+    "channel_sequence_contiguous": CheckDefinition(
+        "Per channel and day, sequence numbers (shared by the tables of the sequence group, quarantined rows "
+        "included) have no gaps; gaps are listed as ranges (lost messages).",
+        _check_sequence,
+        applies=lambda spec: "sequence_group" in spec.extra,
+        columns=lambda spec: ["channel", "channel_seq"],
+        warn_only=True,
+    ),
+    "tick_order_references": CheckDefinition(
+        "Fills have a price and both order references; cancels reference exactly one order.",
+        _check_tick_references,
+        applies=_has("event_kind", "bid_order_id", "ask_order_id"),
+        columns=lambda spec: [*_row_id(spec), "event_kind", "bid_order_id", "ask_order_id", "price"],
     ),
 }
 

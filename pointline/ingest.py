@@ -27,6 +27,7 @@ import polars as pl
 
 from pointline.ids import file_id
 from pointline.numbers import integer, parse_exact, parse_exact_list
+from pointline.phases import trading_phase_expr
 from pointline.pit import resolve_symbol_ids
 from pointline.rules import REASON_TEXT, first_failure, rules_for
 from pointline.schemas import QUARANTINE, ColumnSpec, TableSpec
@@ -80,16 +81,21 @@ def build_partition(
     timezone: str,
     staged: Iterable[tuple[BronzeFile, pl.DataFrame]],
     dim_symbol: pl.DataFrame | None,
+    phases: pl.DataFrame | None = None,
 ) -> PartitionBuild:
     """Silver rows, quarantine rows and accounting of one partition from staged vendor frames.
 
     `exchange` is None for tables that are not exchange-scoped; `dim_symbol` is None for
-    tables without a symbol_id.
+    tables without a symbol_id. `phases`: the exchange calendar's rows of
+    config/trading_phases.csv, for tables with a derived `trading_phase` column.
     """
     silver_parts, quarantine_parts, accounts = [], [], []
     for file, frame in staged:
         home = date_of_us(file.window_start_us, timezone) == date
         typed = _coerce(frame, spec, file, exchange, timezone)
+        if "trading_phase" in spec.names:
+            phase_rows = phases if phases is not None else pl.DataFrame()
+            typed = typed.with_columns(trading_phase_expr(spec.time_axis, timezone, phase_rows).alias("trading_phase"))
         # rows with no usable time belong to the file's home partition
         in_partition = pl.when(pl.col("_timeless")).then(pl.lit(home)).otherwise(pl.col("date") == pl.lit(date))
         mine = _filter_if_needed(typed, typed.select(in_partition).to_series())
@@ -198,6 +204,9 @@ def _convert(text: pl.Series, col: ColumnSpec) -> tuple[pl.Series, pl.Series]:
     elif dtype == pl.Boolean:
         value = text.str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
         reason = f"not_a_boolean:{name}"
+    elif dtype == pl.Date:  # vendors convert their date notation to ISO YYYY-MM-DD text
+        value = text.str.to_date("%Y-%m-%d", strict=False)
+        reason = f"not_a_date:{name}"
     else:
         raise TypeError(f"column {name}: no conversion from vendor text to {dtype}")
     problem = pl.select(

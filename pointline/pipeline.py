@@ -19,6 +19,7 @@ from pointline.config import load_routing
 from pointline.ingest import NO_EXCHANGE, PartitionBuild, build_partition
 from pointline.lake import Lake
 from pointline.maintenance import maybe_compact_after_ingest
+from pointline.phases import load_trading_phases, phases_for
 from pointline.schemas import QUARANTINE, SchemaValidationError, TableSpec, get_table_spec, validate_frame
 from pointline.trading_day import dates_overlapping
 from vendors.base import BronzeFile, VendorPlugin
@@ -187,10 +188,14 @@ def ingest_partition(
         raise PartitionInputError(f"{table} is partitioned by {list(spec.partition_by)}; got exchange={exchange!r}")
     dims: list[pl.DataFrame] = []
     timezone = UTC
+    phases = None
     if exchange is not None:
         exchange_info = exchange_row(lake, exchange)
         timezone = exchange_info["timezone"][0]
         dims.append(exchange_info)
+        if "trading_phase" in spec.names:
+            phases = phases_for(load_trading_phases(), exchange_info["calendar"][0])
+            dims.append(phases)
     dim_symbol = None
     if "symbol_id" in spec.names:
         if not lake.exists("dim_symbol"):
@@ -211,7 +216,9 @@ def ingest_partition(
     fingerprints += _config_fingerprints({plugin for plugin, _ in files})
     # Read lazily, one file at a time: a file's staged frame is freed once it is built.
     staged = ((f, plugin.read_events(f, table)) for plugin, f in files)
-    build = build_partition(spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol)
+    build = build_partition(
+        spec, date=date, exchange=exchange, timezone=timezone, staged=staged, dim_symbol=dim_symbol, phases=phases
+    )
     del staged
     version = compute_data_version(code_version, table, fingerprints, dims)
     report = PartitionReport(table, date, exchange, timezone, fingerprints, build, version, None, shadowed)

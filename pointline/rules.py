@@ -124,6 +124,55 @@ def _options_rules() -> list[Rule]:
     ]
 
 
+def _l3_common() -> list[Rule]:
+    source = pl.col("source_symbol")
+    return [
+        (source.is_not_null() & (source != pl.col("symbol")), "symbol_mismatch"),
+        *_positive("channel_seq"),
+        *_not_negative("channel"),
+    ]
+
+
+def _l3_order_rules() -> list[Rule]:
+    return [
+        *_l3_common(),
+        _is_in("event_kind", ["add", "cancel"], "invalid_event_kind"),
+        _is_in("side", ["buy", "sell"], "invalid_side"),
+        (
+            pl.col("order_type").is_not_null() & ~pl.col("order_type").is_in(["market", "limit", "best_own"]),
+            "invalid_order_type",
+        ),
+        *_positive("order_id", "qty"),
+        *_not_negative("price"),
+    ]
+
+
+def _l3_tick_rules() -> list[Rule]:
+    aggressor = pl.col("aggressor_side")
+    return [
+        *_l3_common(),
+        _is_in("event_kind", ["fill", "cancel"], "invalid_event_kind"),
+        (aggressor.is_not_null() & ~aggressor.is_in(["buy", "sell", "unknown"]), "invalid_side"),
+        *_positive("qty"),
+        *_not_negative("price", "bid_order_id", "ask_order_id"),
+    ]
+
+
+def _l2_snapshot_rules() -> list[Rule]:
+    rules: list[Rule] = []
+    for side in ("bid", "ask"):
+        px, qty = f"{side}_price_levels", f"{side}_qty_levels"
+        rules += [
+            (
+                (pl.col(px).list.drop_nulls().list.len() != pl.col(qty).list.drop_nulls().list.len()),
+                f"incomplete_level:{side}",
+            ),
+            (pl.col(px).list.min() <= 0, f"non_positive:{px}"),
+            (pl.col(qty).list.min() < 0, f"negative_value:{qty}"),
+        ]
+    return rules
+
+
 def _kline_rules(interval_us: int) -> list[Rule]:
     o, h, low, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     return [
@@ -141,6 +190,15 @@ def _asset_stats_rules() -> list[Rule]:
     ) + _positive("price_usd")
 
 
+def _security_master_rules() -> list[Rule]:
+    listed, delisted = pl.col("list_date"), pl.col("delist_date")
+    return [
+        (~pl.col("symbol").str.contains(r"^\d{6}$"), "invalid_symbol"),
+        _is_in("list_status", ["L", "D", "P"], "invalid_list_status"),
+        (delisted < listed, "delisted_before_listed"),
+    ]
+
+
 _TABLE_RULES: dict[str, Callable[[], list[Rule]]] = {
     "trades": _trade_rules,
     "quotes": _quote_rules,
@@ -149,7 +207,11 @@ _TABLE_RULES: dict[str, Callable[[], list[Rule]]] = {
     "derivative_ticker": _derivative_ticker_rules,
     "liquidations": _liquidation_rules,
     "options_chain": _options_rules,
+    "l3_orders": _l3_order_rules,
+    "l3_ticks": _l3_tick_rules,
+    "l2_snapshots": _l2_snapshot_rules,
     "dim_asset_stats": _asset_stats_rules,
+    "stock_basic_cn": _security_master_rules,
 }
 
 
@@ -174,14 +236,21 @@ REASON_TEXT = {
     "missing_timestamp": "the time-axis timestamp (e.g. local_timestamp, the arrival time) is empty",
     "not_an_integer": "timestamp or count is not an integer",
     "not_a_boolean": "value is not true or false",
+    "not_a_date": "value is not a calendar date (YYYY-MM-DD)",
     "outside_file_window": "the time axis lies outside the window the vendor cut this file by",
     "exchange_mismatch": "the row's exchange differs from the file's exchange",
     "missing_symbol": "the row has no symbol",
     "not_a_number": "value is not a decimal number",
     "not_exact": "value has more fractional (or integer) digits than the column stores; it is not rounded",
     "missing_value": "required value is empty",
-    "invalid_side": "side is not one of the table's allowed values",
+    "invalid_side": "side is not one of the table's allowed values (an unknown raw code is kept verbatim)",
     "invalid_option_type": "option type is not call or put",
+    "invalid_symbol": "security code is not 6 digits",
+    "invalid_list_status": "listing status is not L (listed), D (delisted) or P (paused)",
+    "delisted_before_listed": "delisting date is before the listing date",
+    "invalid_event_kind": "event kind (the vendor's raw code, kept verbatim when unknown) is not one of the table's",
+    "invalid_order_type": "order type (the vendor's raw code, kept verbatim when unknown) is not one of the table's",
+    "symbol_mismatch": "the symbol inside the row differs from the symbol of its file",
     "invalid_depth": "snapshot depth is not between 1 and 25",
     "non_positive": "value must be greater than zero",
     "negative_value": "value must not be negative",

@@ -283,7 +283,7 @@ LIQUIDATIONS = TableSpec(
     kind="event",
     description=(
         "Forced liquidations. side is the liquidation order's side: buy = a short position was "
-        "liquidated (bought back), sell = a long position was liquidated (Tardis convention)."
+        "liquidated (bought back), sell = a long position was liquidated (the crypto vendors' common convention)."
     ),
     columns=(
         *_event_head(),
@@ -344,6 +344,195 @@ OPTIONS_CHAIN = TableSpec(
     time_axis="ts_local_us",
 )
 
+L3_SORT = ("symbol_id", "ts_local_us", "channel_seq", "file_id", "file_line")
+
+
+def _l3_head() -> tuple[ColumnSpec, ...]:
+    """Keys and times of the per-order (L3) tables, whose vendors deliver one exchange time only."""
+    only_time = (
+        "Exchange time of the event, UTC microseconds; the time axis. L3 feeds that carry one "
+        "timestamp only (the exchange's transaction time) put it in both ts_local_us and ts_exch_us."
+    )
+    return (
+        *_keys("ts_local_us"),
+        _c("ts_local_us", pl.Int64(), only_time),
+        _c("ts_exch_us", pl.Int64(), "Exchange timestamp, UTC microseconds (equal to ts_local_us, see there)."),
+        _c(
+            "source_symbol",
+            pl.String(),
+            "The symbol the row itself carries, when the vendor's rows carry one (symbol comes from the "
+            "file name); a row whose source_symbol differs from symbol is quarantined (symbol_mismatch).",
+            nullable=True,
+        ),
+        _c("channel", pl.Int64(), "Exchange channel (feed partition) number of the event."),
+        _c(
+            "channel_seq",
+            pl.Int64(),
+            "The channel's message sequence number, shared by l3_orders and l3_ticks of the channel: "
+            "unique and contiguous per (exchange, channel, date), so a gap means lost messages.",
+        ),
+        _c(
+            "biz_index",
+            pl.Int64(),
+            "The exchange's business index of the event where it publishes one (ordering across streams).",
+            nullable=True,
+        ),
+    )
+
+
+def _phase() -> ColumnSpec:
+    return _c(
+        "trading_phase",
+        pl.String(),
+        "Trading phase at the time axis in exchange-local time, from config/trading_phases.csv "
+        "(the exchange's calendar): opening_call, pre_open, continuous, closing_call or closed; "
+        "unknown when the calendar has no phases.",
+        derived=True,
+    )
+
+
+L3_ORDERS = TableSpec(
+    name="l3_orders",
+    kind="event",
+    description=(
+        "Per-order (L3) order events of order-driven exchanges: every order added and, where the "
+        "exchange publishes cancels in the order stream, every cancel. Prices exact; quantities in "
+        "shares, exact (odd lots stay as delivered)."
+    ),
+    columns=(
+        *_l3_head(),
+        _c("order_id", pl.Int64(), "The order's reference number in its channel (what l3_ticks refer to)."),
+        _c(
+            "order_index",
+            pl.Int64(),
+            "The exchange's per-symbol order index where it publishes one (ordering).",
+            nullable=True,
+        ),
+        _c("event_kind", pl.String(), "add (new order) or cancel (order withdrawn)."),
+        _c("side", pl.String(), "Order side: buy or sell."),
+        _c("side_code", pl.String(), "The exchange's raw side code as delivered."),
+        _c(
+            "order_type",
+            pl.String(),
+            "market, limit or best_own (priced at the best price of its own side); null when the "
+            "exchange does not publish an order type.",
+            nullable=True,
+        ),
+        _c(
+            "order_type_code",
+            pl.String(),
+            "The exchange's raw order-type code (for exchanges that publish cancels in the order "
+            "stream this code says add or cancel).",
+            nullable=True,
+        ),
+        _c("price", EXACT, "Order price, exact; 0 or absent meaning for market orders as the exchange sends it."),
+        _c("qty", EXACT, "Order quantity in shares (for cancels: the quantity withdrawn), exact."),
+        _phase(),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=L3_SORT,
+    time_axis="ts_local_us",
+    extra={"sequence_group": "l3"},
+)
+
+L3_TICKS = TableSpec(
+    name="l3_ticks",
+    kind="event",
+    description=(
+        "Per-order (L3) executions of order-driven exchanges: fills, and cancels where the exchange "
+        "publishes them in the execution stream. Each row references the orders of l3_orders it "
+        "touched; prices exact, quantities in shares, exact."
+    ),
+    columns=(
+        *_l3_head(),
+        _c(
+            "trade_index",
+            pl.Int64(),
+            "The exchange's per-symbol trade index where it publishes one (ordering).",
+            nullable=True,
+        ),
+        _c("event_kind", pl.String(), "fill (a trade) or cancel (an order withdrawn)."),
+        _c("exec_type_code", pl.String(), "The exchange's raw execution-type code, when it sends one.", nullable=True),
+        _c("bid_order_id", pl.Int64(), "order_id of the buy order involved; 0 when none."),
+        _c("ask_order_id", pl.Int64(), "order_id of the sell order involved; 0 when none."),
+        _c(
+            "aggressor_side",
+            pl.String(),
+            "Side of the aggressing order of a fill: buy, sell or unknown (exchange flag, or the later "
+            "of the two orders); null for cancels.",
+            nullable=True,
+        ),
+        _c("price", EXACT, "Fill price, exact; 0 for cancels."),
+        _c("qty", EXACT, "Filled (or cancelled) quantity in shares, exact."),
+        _c("amount", EXACT, "Traded value as the exchange reports it, exact.", nullable=True),
+        _phase(),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=L3_SORT,
+    time_axis="ts_local_us",
+    extra={"sequence_group": "l3"},
+)
+
+L2_LEVELS = 10
+
+L2_SNAPSHOTS = TableSpec(
+    name="l2_snapshots",
+    kind="event",
+    description=(
+        "Exchange L2 snapshots: 10 levels per side as list columns (index 0 = best level, null past "
+        "the book's end) plus the day's running statistics. Prices exact, quantities in shares."
+    ),
+    columns=(
+        *_keys("ts_local_us"),
+        _c(
+            "ts_local_us",
+            pl.Int64(),
+            "Send time of the snapshot, UTC microseconds (the exchange time when absent); the time axis.",
+        ),
+        _c("ts_exch_us", pl.Int64(), "Quote time of the snapshot (exchange), UTC microseconds."),
+        _c("snapshot_seq", pl.Int64(), "Message sequence number of the snapshot.", nullable=True),
+        _c("image_status", pl.String(), "The exchange's image status code (full or update).", nullable=True),
+        _c("trading_phase_code", pl.String(), "The exchange's own trading phase code, raw.", nullable=True),
+        *(
+            _c(name, EXACT, text, nullable=True)
+            for name, text in (
+                ("pre_close_price", "Previous close."),
+                ("open_price", "Day open."),
+                ("high_price", "Day high so far."),
+                ("low_price", "Day low so far."),
+                ("last_price", "Last trade price."),
+                ("close_price", "Close (after the close)."),
+                ("volume", "Day volume so far, shares."),
+                ("amount", "Day traded value so far."),
+                ("total_bid_qty", "Total quantity of all buy orders in the book, shares."),
+                ("weighted_avg_bid_price", "Volume-weighted price of all buy orders."),
+                ("total_ask_qty", "Total quantity of all sell orders in the book, shares."),
+                ("weighted_avg_ask_price", "Volume-weighted price of all sell orders."),
+                ("upper_limit_price", "Upper price limit of the day."),
+                ("lower_limit_price", "Lower price limit of the day."),
+            )
+        ),
+        _c("num_trades", pl.Int64(), "Number of trades of the day so far.", nullable=True),
+        *(
+            _c(name, pl.List(EXACT), text, length=L2_LEVELS)
+            for name, text in (
+                ("bid_price_levels", "Bid prices, best first; null past the book's end."),
+                ("bid_qty_levels", "Shares at bid_price_levels; null past the book's end."),
+                ("ask_price_levels", "Ask prices, best first; null past the book's end."),
+                ("ask_qty_levels", "Shares at ask_price_levels; null past the book's end."),
+            )
+        ),
+        _phase(),
+        *_lineage(),
+    ),
+    partition_by=("date", "exchange"),
+    sort_by=("symbol_id", "ts_local_us", "snapshot_seq", "file_id", "file_line"),
+    time_axis="ts_local_us",
+)
+
+
 # Interval names of the kline table family: kline_<interval>. Which ones exist as assets is
 # configuration (config/lake.toml [klines] intervals).
 KLINE_INTERVALS_US: dict[str, int] = {
@@ -400,13 +589,13 @@ DIM_ASSET_STATS = TableSpec(
     name="dim_asset_stats",
     kind="dimension",
     description=(
-        "Daily supply and valuation statistics per base asset (e.g. CoinGecko). The vendor's values "
+        "Daily supply and valuation statistics per base asset (a market-data vendor's). The vendor's values "
         "are IEEE doubles, so Float64 stores them losslessly; the base-asset to vendor-id map is data."
     ),
     columns=(
         _c("date", pl.Date(), "Partition: UTC date of the snapshot.", derived=True),
         _c("base_asset", pl.String(), "Base asset code as used in dim_symbol.base_asset (e.g. BTC)."),
-        _c("coin_id", pl.String(), "The vendor's id of the asset (e.g. CoinGecko 'bitcoin')."),
+        _c("coin_id", pl.String(), "The vendor's id of the asset (e.g. 'bitcoin')."),
         _c("circulating_supply", pl.Float64(), "Circulating supply in units of the asset.", nullable=True),
         _c("total_supply", pl.Float64(), "Total supply.", nullable=True),
         _c("max_supply", pl.Float64(), "Maximum supply; null when uncapped.", nullable=True),
@@ -425,6 +614,50 @@ DIM_ASSET_STATS = TableSpec(
     ),
     partition_by=("date",),
     sort_by=("base_asset", "snapshot_ts_us", "file_id", "file_line"),
+    time_axis="snapshot_ts_us",
+)
+
+
+STOCK_BASIC_CN = TableSpec(
+    name="stock_basic_cn",
+    kind="dimension",
+    description=(
+        "CN A-share security master, one row per security per vendor snapshot (listing status and "
+        "dates, board, industry, names). Daily partitions keep every snapshot, so 'what was listed, "
+        "under which name, as known on day D' is the latest snapshot at or before D. Joins dim_symbol "
+        "on (exchange, symbol = exchange_symbol)."
+    ),
+    columns=(
+        _c("date", pl.Date(), "Partition: UTC date of the snapshot.", derived=True),
+        _c("exchange", pl.String(), "Normalized exchange name (a key of dim_exchange), from the vendor's code."),
+        _c("symbol", pl.String(), "6-digit exchange code, as in dim_symbol.exchange_symbol (e.g. 000001)."),
+        _c("ts_code", pl.String(), "The vendor's code with exchange suffix (e.g. 000001.SZ)."),
+        _c("name", pl.String(), "Short name (changes with e.g. ST designations)."),
+        _c("area", pl.String(), "Region of the company.", nullable=True),
+        _c("industry", pl.String(), "Industry classification.", nullable=True),
+        _c("fullname", pl.String(), "Full company name.", nullable=True),
+        _c("enname", pl.String(), "English name.", nullable=True),
+        _c("cnspell", pl.String(), "Pinyin initials of the short name.", nullable=True),
+        _c("market", pl.String(), "Board: 主板 (main), 创业板 (ChiNext), 科创板 (STAR), ...", nullable=True),
+        _c("curr_type", pl.String(), "Trading currency (CNY).", nullable=True),
+        _c("list_status", pl.String(), "L listed, D delisted, P paused."),
+        _c("list_date", pl.Date(), "Listing date (exchange-local).", nullable=True),
+        _c("delist_date", pl.Date(), "Delisting date (exchange-local); null unless delisted.", nullable=True),
+        _c(
+            "is_hs",
+            pl.String(),
+            "Stock Connect eligibility code as delivered (N: not eligible; H, S: one of the two links).",
+            nullable=True,
+        ),
+        _c("act_name", pl.String(), "Actual controller.", nullable=True),
+        _c("act_ent_type", pl.String(), "Actual controller's enterprise type.", nullable=True),
+        _c("as_of_date", pl.Date(), "Exchange-local date of the snapshot (the day the values are known on)."),
+        _c("snapshot_ts_us", pl.Int64(), "When the snapshot was fetched, UTC microseconds; the time axis."),
+        _c("source", pl.String(), "Vendor name."),
+        *_lineage(),
+    ),
+    partition_by=("date",),
+    sort_by=("exchange", "symbol", "snapshot_ts_us", "file_id", "file_line"),
     time_axis="snapshot_ts_us",
 )
 
@@ -1072,8 +1305,12 @@ TABLES: dict[str, TableSpec] = {
         DERIVATIVE_TICKER,
         LIQUIDATIONS,
         OPTIONS_CHAIN,
+        L3_ORDERS,
+        L3_TICKS,
+        L2_SNAPSHOTS,
         *(kline_spec(i) for i in DEFAULT_KLINE_INTERVALS),
         DIM_ASSET_STATS,
+        STOCK_BASIC_CN,
         DAILY_OHLCV,
         BARS,
         BAR_CARRY,

@@ -20,10 +20,12 @@ from vendors.registry import available_vendors
 
 def row_fed_tables() -> tuple[str, ...]:
     """Every table vendors feed row by row: the registry's event tables (klines: the intervals
-    config/lake.toml asks for) and the daily snapshot tables."""
+    config/lake.toml asks for) and the dimension tables kept as dated snapshots (partitioned
+    by date, e.g. daily asset statistics or a security master)."""
     fixed = [n for n, t in TABLES.items() if t.kind == "event" and not n.startswith("kline_")]
     klines = [kline_spec(i).name for i in settings().kline_intervals]
-    return (*fixed, *klines, "dim_asset_stats")
+    snapshots = [n for n, t in TABLES.items() if t.kind == "dimension" and "date" in t.partition_by]
+    return (*fixed, *klines, *snapshots)
 
 
 def bronze_key(vendor: str, table: str) -> AssetKey:
@@ -43,10 +45,13 @@ def _routes_by_table(plugin_cls: type) -> dict[str, list[str]]:
 def bronze_specs() -> list[AssetSpec]:
     specs = []
     for vendor, plugin_cls in available_vendors().items():
+        # vendors delivering archives: their files exist once `bronze/<vendor>/unpacked` ran
+        unpacked = [bronze_key(vendor, "unpacked")] if callable(getattr(plugin_cls, "unpack", None)) else []
         for table, dtypes in _routes_by_table(plugin_cls).items():
             specs.append(
                 AssetSpec(
                     key=bronze_key(vendor, table),
+                    deps=unpacked,
                     group_name="bronze",
                     description=f"{vendor} files of type {', '.join(dtypes)} feeding {table}; never modified.",
                     metadata={"vendor": vendor, "data_types": ", ".join(dtypes), "feeds": table},

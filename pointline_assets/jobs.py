@@ -11,6 +11,7 @@ from pointline_assets.bars import BAR_ASSETS
 from pointline_assets.events import DAILY_TABLES, EXCHANGE_SCOPED_TABLES
 from pointline_assets.options_grid import OPTIONS_GRID_ASSETS
 from pointline_assets.reflexivity import REFLEXIVITY_ASSETS
+from pointline_assets.unpack import UNPACK_ASSETS, unpack_key
 
 dimensions_job = define_asset_job(
     "dimensions_job",
@@ -23,7 +24,13 @@ silver_job = define_asset_job(
 daily_job = define_asset_job(
     "daily_job", selection=list(DAILY_TABLES), description="Tables partitioned by UTC date only (vendor snapshots)."
 )
-ALL_JOBS = [dimensions_job, silver_job, daily_job]  # the asset jobs the Bronze sensor targets
+unpack_job = define_asset_job(
+    "unpack_job",
+    selection=[unpack_key(vendor) for vendor in UNPACK_ASSETS],
+    description="Vendor archives unpacked into Bronze (vendors with the optional unpack hook).",
+)
+# the asset jobs the Bronze sensor targets
+ALL_JOBS = [dimensions_job, silver_job, daily_job, *([unpack_job] if UNPACK_ASSETS else [])]
 # Gold (docs/gold-contract.md): one job per partitioning, like Silver; not targeted by the Bronze sensor.
 gold_job = define_asset_job(
     "gold_job",

@@ -41,8 +41,9 @@ from pointline.schemas import get_table_spec
 from pointline.trading_day import dates_overlapping
 from pointline_assets.bronze import bronze_key
 from pointline_assets.events import DATA_VERSION_TAG, EVENT_TABLES
-from pointline_assets.jobs import ALL_JOBS, daily_job, dimensions_job, silver_job
+from pointline_assets.jobs import ALL_JOBS, daily_job, dimensions_job, silver_job, unpack_job
 from pointline_assets.partitions import EXCHANGE_PARTITIONS_NAME, daily_partitions, is_exchange_scoped, partition_key
+from pointline_assets.unpack import unpack_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.base import BronzeFile
@@ -63,6 +64,7 @@ class Cursor:
     waiting_for: dict[str, float] = field(default_factory=dict)  # dim asset -> time requested
     tick: int = 0  # evaluations so far: part of every run key, so a state seen before is requested again
     unrecognized: list[str] = field(default_factory=list)  # files no plugin could place, already reported
+    unpack_pending: dict[str, list[str]] = field(default_factory=dict)  # vendor -> archives pending at its request
 
     @classmethod
     def load(cls, text: str | None) -> "Cursor":
@@ -161,6 +163,7 @@ def bronze_sensor(context: SensorEvaluationContext, lake: LakeResource, vendors:
         cursor.exchanges_config = config_hash
         cursor.waiting_for["dim_exchange"] = now
 
+    run_requests += _unpack_requests(vendors.plugins(), bronze_root, cursor)
     _report_unrecognized(context, cursor, [p for plugin in vendors.plugins() for p in plugin.unrecognized(bronze_root)])
     references = [p for plugin in vendors.plugins() for p in plugin.reference_files(bronze_root)]
     ref_hash = _references_fingerprint(references)
@@ -316,6 +319,30 @@ def _consecutive_runs(dates: list[dt.date], longest: int) -> list[list[dt.date]]
         else:
             runs.append([day])
     return runs
+
+
+def _unpack_requests(plugins: list, bronze_root: Path, cursor: Cursor) -> list[RunRequest]:
+    """A run of `bronze/<vendor>/unpacked` when an archive waits to be unpacked that did not at
+    the last request (new, or replaced: its size or mtime is part of the entry). An archive that
+    cannot be unpacked stays pending without being retried every tick; its check reports it."""
+    requests = []
+    for plugin in plugins:
+        pending_unpack = getattr(plugin, "pending_unpack", None)
+        if not callable(pending_unpack):
+            continue
+        pending = pending_unpack(bronze_root)
+        if set(pending) - set(cursor.unpack_pending.get(plugin.name, [])):
+            digest = hashlib.sha256("\n".join(pending).encode()).hexdigest()[:16]
+            requests.append(
+                RunRequest(
+                    run_key=f"unpack:{plugin.name}:{digest}:{cursor.tick}",
+                    job_name=unpack_job.name,
+                    asset_selection=[unpack_key(plugin.name)],
+                    tags={"pointline/trigger": "bronze_sensor"},
+                )
+            )
+        cursor.unpack_pending[plugin.name] = pending
+    return requests
 
 
 def _report_unrecognized(context: SensorEvaluationContext, cursor: Cursor, paths: list[Path]) -> None:

@@ -17,7 +17,7 @@ from vendors.registry import available_vendors, load_vendor
 class VendorsResource(ConfigurableResource):
     disabled: list[str] = Field(default_factory=list, description="Installed vendors to ignore")
     options: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="Constructor options per vendor, e.g. {'tardis': {'subdir': 'tardis'}}"
+        default_factory=dict, description="Constructor options per vendor, e.g. {'<vendor>': {'subdir': '<folder>'}}"
     )
 
     def plugins(self) -> list[VendorPlugin]:

@@ -27,12 +27,15 @@ from pointline_assets.gold import daily_ohlcv  # noqa: E402
 from pointline_assets.options_grid import OPTIONS_GRID_ASSETS  # noqa: E402
 from pointline_assets.partitions import partition_key, sync_exchange_partitions  # noqa: E402
 from pointline_assets.reflexivity import REFLEXIVITY_ASSETS  # noqa: E402
+from pointline_assets.unpack import UNPACK_ASSETS  # noqa: E402
 from pointline_defs import defs  # noqa: E402
 from resources.lake import LakeResource  # noqa: E402
 from resources.vendors import VendorsResource  # noqa: E402
 from vendors.binance_vision.sample import write_sample_klines  # noqa: E402
 from vendors.coingecko.sample import write_sample_snapshots  # noqa: E402
+from vendors.quant360.sample import write_sample_bronze as write_cn_archives  # noqa: E402
 from vendors.tardis.sample import ALL_DATA_TYPES, write_sample_bronze  # noqa: E402
+from vendors.tushare.sample import write_sample_snapshots as write_security_master  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +55,10 @@ def main() -> None:
     # Binance Vision bars for symbols the Tardis instrument snapshots put into dim_symbol.
     write_sample_klines(bronze_root, {"binance-futures": ["BTCUSDT", "ETHUSDT"]}, days, ("1h", "1d"))
     write_sample_snapshots(bronze_root, days=args.days, start=start)
-    print(f"sample Bronze (Tardis, Binance Vision, CoinGecko) under {bronze_root}")
+    # A CN A-share day: security master snapshots and SZSE/SSE L2/L3 archives (one of them corrupt).
+    write_security_master(bronze_root)
+    write_cn_archives(bronze_root)
+    print(f"sample Bronze (Tardis, Binance Vision, CoinGecko, Tushare, Quant360) under {bronze_root}")
 
     instance = DagsterInstance.get()
     resources = defs.resources
@@ -63,6 +69,8 @@ def main() -> None:
         )
     )
 
+    for unpack in UNPACK_ASSETS.values():  # vendor archives -> Bronze files (a corrupt archive is reported)
+        _run(materialize([unpack], instance=instance, resources=resources, raise_on_error=False, run_config=quiet))
     planned = partitions_with_files(VendorsResource().plugins(), bronze_root)
     sync_exchange_partitions(instance, sorted({ex for key in planned for ex in [key[1]] if ex}))
     for (day, exchange), tables in sorted(planned.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):

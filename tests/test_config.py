@@ -11,15 +11,16 @@ from pointline.config import ConfigError, load_exchanges, load_settings
 from pointline.trading_day import date_of_us, dates_overlapping, day_window_us, trading_date_expr
 
 
-def test_repo_exchanges_file_has_the_26_exchanges():
+def test_repo_exchanges_file_has_the_27_exchanges():
     df = load_exchanges()
-    assert df.height == 26
+    assert df.height == 27
     assert df["exchange_id"].is_unique().all()
     row = df.filter(pl.col("exchange") == "szse").row(0, named=True)
     assert row["timezone"] == "Asia/Shanghai" and row["asset_class"] == "stocks-cn" and row["exchange_id"] == 30
     assert set(df.filter(~pl.col("is_active"))["exchange"]) == {"coinbase-pro", "ftx"}
     calendars = dict(df.select("exchange", "calendar").iter_rows())
-    assert calendars["szse"] == calendars["sse"] == "XSHG" and calendars["binance-futures"] == "24/7"
+    assert calendars["szse"] == calendars["sse"] == calendars["bse"] == "XSHG"
+    assert calendars["binance-futures"] == "24/7"
     assert (calendars["nyse"], calendars["nasdaq"], calendars["cme"]) == ("XNYS", "XNAS", "CMES")
 
 

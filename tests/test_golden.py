@@ -2,7 +2,8 @@
 
 The deterministic sample generators write a fixed Bronze tree (Tardis: every data type, the 3
 sample exchanges, 1 day, small files; Binance Vision 1h/1d klines for the binance-futures
-symbols, with bad rows; CoinGecko snapshots), the real assets ingest it (`materialize()` on a
+symbols, with bad rows; CoinGecko snapshots; Tushare security-master snapshots and a Quant360
+day of SZSE/SSE archives, unpacked by the real unpack asset), the real assets ingest it (`materialize()` on a
 temp lake and a fresh Dagster instance: dim_exchange, dim_symbol, then every table of
 EVENT_ASSETS for every partition that has Bronze files), and every Silver table, dim_symbol,
 dim_asset_stats and the quarantine table are compared row by row, in stored order, with
@@ -41,11 +42,14 @@ from pointline_assets.dimensions import dim_exchange, dim_symbol
 from pointline_assets.events import EVENT_ASSETS, EVENT_TABLES
 from pointline_assets.events import partitions_with_files as planned_partitions
 from pointline_assets.partitions import partition_key
+from pointline_assets.unpack import UNPACK_ASSETS
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
 from vendors.binance_vision.sample import write_sample_klines
 from vendors.coingecko.sample import write_sample_snapshots
+from vendors.quant360.sample import write_sample_bronze as write_cn_archives
 from vendors.tardis.sample import ALL_DATA_TYPES, SAMPLE_MARKETS, write_sample_bronze
+from vendors.tushare.sample import write_sample_snapshots as write_security_master
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "tests" / "golden"
@@ -71,6 +75,8 @@ def write_bronze(bronze: Path) -> None:
     write_sample_bronze(bronze, start=DAY, days=1, rows_per_file=TARDIS_ROWS_PER_FILE, data_types=ALL_DATA_TYPES)
     write_sample_klines(bronze, {KLINE_EXCHANGE: list(KLINE_SYMBOLS)}, [DAY], KLINE_INTERVALS, bad_rows=True)
     write_sample_snapshots(bronze, days=1, start=DAY)
+    write_security_master(bronze)
+    write_cn_archives(bronze)
 
 
 def partitions_with_files(bronze: Path) -> dict[PartitionKey, set[str]]:
@@ -104,6 +110,8 @@ def build_lake(root: Path, bronze: Path, instance: DagsterInstance) -> Lake:
     resources = {"lake": lake_res, "vendors": VendorsResource()}
     dims = materialize([dim_exchange, dim_symbol], instance=instance, resources=resources, run_config=_QUIET)
     assert dims.success, _run_failures(dims)
+    for unpack in UNPACK_ASSETS.values():  # archives -> files discovery sees (the corrupt one is reported)
+        assert materialize([unpack], instance=instance, resources=resources, run_config=_QUIET).success
     planned = partitions_with_files(bronze)
     assert planned, f"no Bronze files found under {bronze}"
     for (day, exchange), tables in sorted(planned.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):

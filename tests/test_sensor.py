@@ -286,3 +286,36 @@ def test_a_changed_bronze_file_marks_exactly_its_silver_partition_stale(tmp_path
 
     observe_and_run(third, run=True)  # the sensor's run request rebuilds it
     assert status("quotes", "deribit") == StaleStatus.FRESH
+
+
+def test_archives_landing_request_their_unpack_then_their_partitions(tmp_path, dagster_instance):
+    """Vendor archives are unpacked by the sensor's own request (once per change of the pending
+    set, so an unreadable archive is not retried every tick); the unpacked files then request
+    their Silver partitions like any Bronze file."""
+    from pointline_assets.unpack import UNPACK_ASSETS
+    from vendors.quant360.sample import SAMPLE_DATE
+    from vendors.quant360.sample import write_sample_bronze as write_cn_archives
+
+    write_cn_archives(tmp_path / "bronze")
+    resources = {
+        "lake": LakeResource(lake_root=str(tmp_path / "lake"), bronze_root=str(tmp_path / "bronze")),
+        "vendors": VendorsResource(),
+    }
+    first = _tick(dagster_instance, resources, None)
+    unpacks = [r for r in first.run_requests if r.job_name == "unpack_job"]
+    assert [[k.to_user_string() for k in r.asset_selection] for r in unpacks] == [["bronze/quant360/unpacked"]]
+    assert materialize([dim_exchange, dim_symbol], instance=dagster_instance, resources=resources).success
+    second = _tick(dagster_instance, resources, first.cursor)  # nothing unpacked yet, nothing new to ask
+    assert not [r for r in second.run_requests if r.job_name == "unpack_job"]
+    assert not [r for r in second.run_requests if SAMPLE_DATE.isoformat() in (r.partition_key or "")]
+
+    assert materialize([UNPACK_ASSETS["quant360"]], instance=dagster_instance, resources=resources).success
+    third = _tick(dagster_instance, resources, second.cursor)  # the corrupt archive stays pending: no retry
+    assert not [r for r in third.run_requests if r.job_name == "unpack_job"]
+    cn = sorted(r.partition_key for r in third.run_requests if r.job_name == "silver_job")
+    assert cn == [f"{SAMPLE_DATE}|sse", f"{SAMPLE_DATE}|szse"]
+
+    replaced = next(p for p in (tmp_path / "bronze" / "quant360").rglob("order_new_*SZ*.7z"))
+    os.utime(replaced, ns=(replaced.stat().st_atime_ns, replaced.stat().st_mtime_ns + 1_000_000_000))
+    fourth = _tick(dagster_instance, resources, third.cursor)  # a redelivered archive is unpacked again
+    assert [r.job_name for r in fourth.run_requests if r.job_name == "unpack_job"] == ["unpack_job"]

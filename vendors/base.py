@@ -64,9 +64,11 @@ class VendorPlugin(Protocol):
         `file_line` (Int64, physical line). Nullable source columns the vendor does not have
         may be left out (the core fills them with null). Numbers stay text, in the vendor's
         notation (plain or exponent); timestamps are integer UTC microseconds as text (a vendor
-        converts its own time format, e.g. milliseconds, here). The core coerces and validates;
-        a vendor never rounds or drops rows. Raises BronzeFileError when the file cannot be
-        read at all.
+        converts its own time format, e.g. milliseconds, here); calendar dates are ISO
+        `YYYY-MM-DD` text (converted here too; text that does not convert is passed verbatim).
+        The core coerces and validates; a vendor never rounds or drops rows (the one exception:
+        rows of an exchange outside config/exchanges.csv, out of the lake's scope; a vendor that
+        does this says so in its docs). Raises BronzeFileError when the file cannot be read at all.
         """
 
     def unrecognized(self, bronze_root: Path) -> list[Path]:
@@ -80,9 +82,28 @@ class VendorPlugin(Protocol):
 
     # Optional: `has_instrument_metadata = False` (class attribute) for a vendor that publishes no
     # instrument metadata, so dim_symbol does not depend on it in the asset graph.
+    # Optional: `unpack(self, bronze_root: Path) -> UnpackReport`, for a vendor that delivers archives
+    # that must be unpacked before discover() can list their files (never modifying the archives:
+    # members go to a separate subtree of the vendor's folder). Idempotent and restartable; an
+    # unreadable archive is reported in UnpackReport.failed, never raised, so the others still
+    # unpack. The core runs it as the asset `bronze/<vendor>/unpacked`, upstream of the vendor's
+    # Bronze assets. With it comes `pending_unpack(self, bronze_root: Path) -> list[str]`: the
+    # archives not completely unpacked yet, each as "<path relative to the vendor folder>:<size>:
+    # <mtime_ns>" (cheap: file stats and completion markers only). The Bronze sensor requests the
+    # unpack asset whenever that list changes.
     # Optional: `config_files(self) -> list[Path]`, configuration files whose content changes what
     # read_events returns (e.g. a symbol map). The core folds them into each partition's data
     # version, so editing one marks the partitions it feeds as stale.
+
+
+@dataclass
+class UnpackReport:
+    """What one call of the optional `unpack` hook did."""
+
+    unpacked: list[str] = field(default_factory=list)  # archives (paths relative to the vendor folder) unpacked now
+    skipped: list[str] = field(default_factory=list)  # archives already completely unpacked
+    failed: dict[str, str] = field(default_factory=dict)  # archive -> what is wrong with it
+    members: int = 0  # files written by this call
 
 
 # Frame returned by VendorPlugin.instrument_versions: one row per version of an instrument.
