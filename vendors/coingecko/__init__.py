@@ -13,13 +13,15 @@ from pathlib import Path
 import polars as pl
 
 from vendors.base import INSTRUMENT_COLUMNS, BronzeFile
-from vendors.coingecko import discovery, reader
+from vendors.coingecko import reader
 from vendors.coingecko.assets import coin_to_base, default_asset_map_path, load_asset_map
+from vendors.coingecko.layout import LAYOUT
+from vendors.snapshots import SnapshotDiscovery
 
 __all__ = ["CoinGeckoPlugin", "load_asset_map"]
 
 
-class CoinGeckoPlugin:
+class CoinGeckoPlugin(SnapshotDiscovery):
     """The CoinGecko implementation of vendors.base.VendorPlugin.
 
     `subdir` is the vendor's folder below the Bronze root; `asset_map` is the path of the
@@ -28,6 +30,7 @@ class CoinGeckoPlugin:
     """
 
     name = "coingecko"
+    layout = LAYOUT  # discover() and unrecognized() come from SnapshotDiscovery
     has_instrument_metadata = False  # no instrument snapshots: dim_symbol does not depend on it
 
     def __init__(self, subdir: str = "coingecko", asset_map: str | None = None) -> None:
@@ -49,14 +52,6 @@ class CoinGeckoPlugin:
     def routes(self) -> dict[str, str]:
         """asset_stats snapshots feed dim_asset_stats."""
         return dict(reader.ROUTES)
-
-    def discover(self, bronze_root: Path) -> list[BronzeFile]:
-        """Every snapshot file under `<bronze_root>/<subdir>`, sorted by rel_path."""
-        return discovery.scan(Path(bronze_root), self.subdir).files
-
-    def unrecognized(self, bronze_root: Path) -> list[Path]:
-        """Files under the subtree that are not snapshots in the expected layout (e.g. leftover .part files)."""
-        return discovery.scan(Path(bronze_root), self.subdir).unrecognized
 
     def read_events(self, file: BronzeFile, table: str) -> pl.DataFrame:
         """Staged frame of vendor text for `table`; BronzeFileError when the file cannot be read."""

@@ -36,6 +36,7 @@ import polars as pl
 from vendors.coingecko.assets import load_asset_map
 from vendors.coingecko.layout import VENDOR
 from vendors.coingecko.snapshot import VS_CURRENCY, record_id, write_snapshot
+from vendors.snapshots import PacedClient, http_error_body
 
 __all__ = [
     "PRO_BASE_URL",
@@ -89,7 +90,7 @@ class FetchResult:
     missing: tuple[str, ...]
 
 
-class CoinGeckoClient:
+class CoinGeckoClient(PacedClient):
     """A small, polite CoinGecko client: plan selection, client-side rate limit, retries.
 
     `sleep` and `clock` are injectable so tests can check the waits without waiting.
@@ -114,17 +115,9 @@ class CoinGeckoClient:
         self.api_key = api_key if api_key is not None else (os.environ.get("COINGECKO_API_KEY") or None)
         self.plan = _plan(self.api_key, plan if plan is not None else os.environ.get("COINGECKO_API_PLAN"))
         self.base_url = (base_url or (PRO_BASE_URL if self.plan == "pro" else PUBLIC_BASE_URL)).rstrip("/")
-        self.min_interval_s = DEFAULT_MIN_INTERVAL_S[self.plan] if min_interval_s is None else float(min_interval_s)
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        self.max_retries = max_retries
-        self.sleep = sleep
-        self.clock = clock
-        self.timeout_s = timeout_s
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        interval = DEFAULT_MIN_INTERVAL_S[self.plan] if min_interval_s is None else float(min_interval_s)
+        super().__init__(interval, max_retries, backoff_s, max_backoff_s, timeout_s, sleep, clock)
         self.max_retry_after_s = max_retry_after_s
-        self._last_request: float | None = None
 
     def __repr__(self) -> str:
         return (
@@ -178,18 +171,6 @@ class CoinGeckoClient:
             headers[KEY_HEADERS[self.plan]] = self.api_key
         return headers
 
-    def _throttle(self) -> None:
-        """Wait until `min_interval_s` has passed since the previous request started."""
-        if self._last_request is not None:
-            wait = self._last_request + self.min_interval_s - self.clock()
-            if wait > 0:
-                self.sleep(wait)
-        self._last_request = self.clock()
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff for retry number `attempt` (0-based), capped."""
-        return min(self.backoff_s * (2**attempt), self.max_backoff_s)
-
     def _attempt(self, url: str) -> str | _Retry:
         """One HTTP request: the body, a _Retry for transient failures, or CoinGeckoError for the rest."""
         request = urllib.request.Request(url, headers=self._headers())
@@ -197,7 +178,7 @@ class CoinGeckoClient:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return response.read().decode(response.headers.get_content_charset() or "utf-8")
         except urllib.error.HTTPError as exc:
-            body = self._redact(_short_body(exc))
+            body = self._redact(http_error_body(exc))
             if exc.code == 429:
                 wait = _retry_after_s(exc.headers.get("Retry-After"))
                 wait = None if wait is None else min(wait, self.max_retry_after_s)
@@ -228,15 +209,6 @@ def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _short_body(exc: urllib.error.HTTPError) -> str:
-    """The start of an error response (CoinGecko explains errors in a small JSON body)."""
-    try:
-        data = exc.read(500)
-    except (OSError, http.client.HTTPException):
-        return ""
-    return data.decode("utf-8", errors="replace").strip()
 
 
 def _retry_after_s(value: str | None) -> float | None:

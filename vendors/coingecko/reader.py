@@ -13,16 +13,15 @@ at all (bad gzip, empty, a line that is not an envelope) raises BronzeFileError.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
-import zlib
 from pathlib import Path
 
 import polars as pl
 
 from pointline.schemas import get_table_spec
 from vendors.base import BronzeFileError
-from vendors.coingecko.layout import DATA_TYPE, TABLE, VENDOR, datetime_to_us
+from vendors.coingecko.layout import DATA_TYPE, TABLE, VENDOR
+from vendors.snapshots import datetime_to_us, read_envelopes
 
 ROUTES: dict[str, str] = {DATA_TYPE: TABLE}
 
@@ -60,52 +59,10 @@ def read_table(path: Path, data_type: str, table: str, coin_to_base: dict[str, s
     return pl.DataFrame(columns, schema=STAGED_SCHEMA)
 
 
-def read_envelopes(path: Path) -> list[tuple[int, dict[str, object]]]:
-    """(physical 1-based line, envelope) for every non-blank line; numbers stay text."""
-    lines = _decompress(path).split(b"\n")
-    envelopes = [(n, _envelope(path, n, raw)) for n, raw in enumerate(lines, start=1) if raw.strip()]
-    if not envelopes:
-        raise BronzeFileError(path, "snapshot holds no records (the gzip decompresses to nothing)")
-    return envelopes
-
-
-def _decompress(path: Path) -> bytes:
-    """The whole decompressed file (snapshots are small); unreadable or truncated gzip -> BronzeFileError."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BronzeFileError(path, f"cannot open file: {exc}") from exc
-    if not data:
-        raise BronzeFileError(path, "empty file (0 bytes); expected a gzip-compressed JSONL snapshot")
-    try:
-        return gzip.decompress(data)
-    except gzip.BadGzipFile as exc:
-        raise BronzeFileError(path, f"not a gzip file ({exc})") from exc
-    except (EOFError, zlib.error) as exc:
-        raise BronzeFileError(path, f"truncated or corrupt gzip ({exc})") from exc
-
-
-def _envelope(path: Path, line_no: int, raw: bytes) -> dict[str, object]:
-    """Decode one line; anything but a version-1 envelope with a record object is a broken file."""
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_float=str, parse_int=str, parse_constant=str)
-    except UnicodeDecodeError as exc:
-        raise BronzeFileError(path, f"line {line_no} is not valid UTF-8 (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise BronzeFileError(path, f"line {line_no} is not valid JSON: {exc.msg} (column {exc.colno})") from exc
-    if not isinstance(value, dict):
-        raise BronzeFileError(path, f"line {line_no} is not a snapshot envelope (a JSON object)")
-    if value.get("schema_version") != "1":
-        raise BronzeFileError(path, f"line {line_no}: unsupported schema_version {value.get('schema_version')!r}")
-    if not isinstance(value.get("record"), dict):
-        raise BronzeFileError(path, f"line {line_no}: envelope has no 'record' object")
-    return value
-
-
 def _staged_row(path: Path, line_no: int, envelope: dict[str, object], coin_to_base: dict[str, str]) -> dict:
     """One staged row: the record's fields as text, plus the envelope's time and the line number."""
     record = envelope["record"]
-    assert isinstance(record, dict)  # checked by _envelope
+    assert isinstance(record, dict)  # checked by read_envelopes
     row: dict[str, str | int | None] = {col: _text(record.get(key)) for col, key in RECORD_FIELDS.items()}
     coin = record.get("id")
     row["base_asset"] = coin_to_base.get(coin) if isinstance(coin, str) else None

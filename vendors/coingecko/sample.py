@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vendors.coingecko.assets import coin_to_base
-from vendors.coingecko.layout import VENDOR, day_start_us, snapshot_rel_path
-from vendors.coingecko.snapshot import encode_snapshot, write_new_file
+from vendors.coingecko.layout import VENDOR, snapshot_rel_path
+from vendors.coingecko.snapshot import encode_snapshot
+from vendors.snapshots import day_start_us, write_new_file
 
 __all__ = ["SampleCoin", "SampleSnapshots", "SAMPLE_COINS", "SAMPLE_UNMAPPED_COIN", "write_sample_snapshots", "main"]
 

@@ -14,16 +14,12 @@ a snapshot is evidence of what the API said at that instant.
 
 from __future__ import annotations
 
-import errno
-import gzip
-import io
 import json
-import os
-import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from vendors.coingecko.layout import DATASET, SCHEMA_VERSION, VENDOR, snapshot_rel_path, utc_date
+from vendors.coingecko.layout import DATASET, VENDOR, snapshot_rel_path
+from vendors.snapshots import envelope_head, gzip_text, write_new_file
 
 __all__ = ["VS_CURRENCY", "record_id", "envelope_line", "encode_snapshot", "write_snapshot", "write_new_file"]
 
@@ -56,15 +52,7 @@ def record_id(record_raw: str) -> str | None:
 
 def envelope_line(record_raw: str, captured_at_us: int, request_ids: Sequence[str]) -> str:
     """One JSONL line: the envelope with the record's text spliced in verbatim as its last field."""
-    head = {
-        "schema_version": SCHEMA_VERSION,
-        "vendor": VENDOR,
-        "dataset": DATASET,
-        "captured_at_us": captured_at_us,
-        "snapshot_ts_us": captured_at_us,
-        "partitions": {"date": utc_date(captured_at_us).isoformat()},
-        "request": {"vs_currency": VS_CURRENCY, "ids": list(request_ids)},
-    }
+    head = envelope_head(VENDOR, DATASET, captured_at_us, {"vs_currency": VS_CURRENCY, "ids": list(request_ids)})
     encoded = json.dumps(head, separators=(",", ":"), ensure_ascii=False)
     return f'{encoded[:-1]},"record":{_one_line(record_raw)}}}'
 
@@ -82,11 +70,7 @@ def encode_snapshot(
         raise ValueError("refusing to write an empty CoinGecko snapshot (no records)")
     if request_ids is None:
         request_ids = list(dict.fromkeys(i for i in map(record_id, records) if i is not None))
-    text = "".join(envelope_line(r, captured_at_us, request_ids) + "\n" for r in records)
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz:
-        gz.write(text.encode("utf-8"))
-    return buf.getvalue()
+    return gzip_text("".join(envelope_line(r, captured_at_us, request_ids) + "\n" for r in records))
 
 
 def write_snapshot(
@@ -101,57 +85,3 @@ def write_snapshot(
     path = Path(bronze_root) / snapshot_rel_path(captured_at_us, subdir)
     write_new_file(path, encode_snapshot(records_raw_json, captured_at_us, request_ids))
     return path
-
-
-def write_new_file(path: Path, data: bytes) -> None:
-    """Create `path` with `data` atomically; never replaces an existing file.
-
-    Readers see either no file or the complete file: the data goes to a uniquely named
-    `.part` sibling, is fsynced, then hard-linked into place (link fails on an existing
-    target, unlike rename) and the directory is fsynced.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        raise FileExistsError(errno.EEXIST, "snapshot already exists; snapshots are never overwritten", str(path))
-    part = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
-    try:
-        with part.open("xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _link_no_replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _link_no_replace(src: Path, dst: Path) -> None:
-    """Atomic create-if-absent; falls back to exists-check + rename where hard links are unsupported."""
-    try:
-        os.link(src, dst)
-    except FileExistsError:
-        raise FileExistsError(
-            errno.EEXIST, "snapshot already exists; snapshots are never overwritten", str(dst)
-        ) from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-            raise
-        if dst.exists():
-            raise FileExistsError(
-                errno.EEXIST, "snapshot already exists; snapshots are never overwritten", str(dst)
-            ) from None
-        os.rename(src, dst)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the new directory entry durable (best effort where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -18,15 +18,18 @@ import polars as pl
 
 from pointline.config import config_dir
 from vendors.base import BronzeFile
+from vendors.snapshots import SnapshotDiscovery
 from vendors.tushare import instruments, reader
+from vendors.tushare.layout import LAYOUT
 
 __all__ = ["TusharePlugin"]
 
 
-class TusharePlugin:
+class TusharePlugin(SnapshotDiscovery):
     """The Tushare implementation of vendors.base.VendorPlugin; `subdir` is its folder below the Bronze root."""
 
     name = "tushare"
+    layout = LAYOUT  # discover() and unrecognized() come from SnapshotDiscovery
 
     def __init__(self, subdir: str = "tushare") -> None:
         self.subdir = subdir
@@ -41,14 +44,6 @@ class TusharePlugin:
     def routes(self) -> dict[str, str]:
         """stock_basic snapshots feed stock_basic_cn."""
         return dict(reader.ROUTES)
-
-    def discover(self, bronze_root: Path) -> list[BronzeFile]:
-        """Every snapshot under `<bronze_root>/<subdir>`, sorted by rel_path."""
-        return reader.scan(Path(bronze_root), self.subdir).files
-
-    def unrecognized(self, bronze_root: Path) -> list[Path]:
-        """Files in the subtree outside the snapshot layout (e.g. leftover .part files)."""
-        return reader.scan(Path(bronze_root), self.subdir).unrecognized
 
     def read_events(self, file: BronzeFile, table: str) -> pl.DataFrame:
         """Staged vendor text for `table`; BronzeFileError when the file cannot be read."""

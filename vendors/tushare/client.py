@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vendors.snapshots import PacedClient, http_error_body
 from vendors.tushare.layout import VENDOR
 from vendors.tushare.sample import FIELDS
 from vendors.tushare.snapshot import write_snapshot
@@ -81,7 +82,7 @@ class FetchResult:
     per_status: dict[str, int]
 
 
-class TushareClient:
+class TushareClient(PacedClient):
     """A small, polite Tushare Pro client. `sleep`/`clock` are injectable so tests need not wait;
     `max_retries` counts retries after the first attempt."""
 
@@ -100,16 +101,7 @@ class TushareClient:
     ) -> None:
         self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or "").strip()
         self.base_url = (base_url or os.environ.get("TUSHARE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        self.min_interval_s = min_interval_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.timeout_s = timeout_s
-        self.sleep = sleep
-        self.clock = clock
-        self._last_request: float | None = None
+        super().__init__(min_interval_s, max_retries, backoff_s, max_backoff_s, timeout_s, sleep, clock)
 
     def __repr__(self) -> str:
         return f"TushareClient(base_url={self.base_url!r}, token={'set' if self.token else 'missing'})"
@@ -132,17 +124,10 @@ class TushareClient:
                 return outcome
             last = outcome.reason
             if attempt < self.max_retries:
-                self.sleep(min(self.backoff_s * (2**attempt), self.max_backoff_s))
+                self.sleep(self._backoff(attempt))
         raise TushareError(
             self._redact(f"{api_name} at {self.base_url} failed after {self.max_retries + 1} attempt(s); last: {last}")
         )
-
-    def _throttle(self) -> None:
-        if self._last_request is not None:
-            wait = self._last_request + self.min_interval_s - self.clock()
-            if wait > 0:
-                self.sleep(wait)
-        self._last_request = self.clock()
 
     def _attempt(self, api_name: str, body: bytes) -> list[dict[str, object]] | _Retry:
         request = urllib.request.Request(
@@ -155,7 +140,7 @@ class TushareClient:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 text = response.read().decode(response.headers.get_content_charset() or "utf-8")
         except urllib.error.HTTPError as exc:
-            detail = self._redact(_short_body(exc))
+            detail = self._redact(http_error_body(exc))
             if exc.code == 429 or exc.code >= 500:
                 return _Retry(f"HTTP {exc.code} {exc.reason}: {detail}")
             raise TushareError(self._redact(f"{api_name}: HTTP {exc.code} {exc.reason}: {detail}")) from None
@@ -194,13 +179,6 @@ class TushareClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self.token, "***") if self.token else text
-
-
-def _short_body(exc: urllib.error.HTTPError) -> str:
-    try:
-        return exc.read(500).decode("utf-8", errors="replace").strip()
-    except (OSError, http.client.HTTPException):
-        return ""
 
 
 def fetch_stock_basic(

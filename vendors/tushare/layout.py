@@ -14,6 +14,9 @@ Why this and not SPEC 3.6's `type=dim_symbol_metadata/exchange=<x>/...`:
   lake's date-only tables use UTC days), so the path alone routes the file.
 * The file name repeats vendor and dataset (SPEC 3.1) so a copied file still says what it is.
 
+The layout (paths, parsing them back, discovery) is vendors/snapshots.py's, shared with the
+other snapshot vendors; what is Tushare's own is below.
+
 Exchange scope: Tushare's `exchange` codes map to lake exchanges through VENDOR_EXCHANGES; a
 code is in scope only when its lake exchange is also in config/exchanges.csv (dim_exchange),
 whose `timezone` column gives the exchange-local calendar (no timezone constant here).
@@ -23,18 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
 from pointline.config import load_exchanges
+from vendors.snapshots import EPOCH, SnapshotLayout, datetime_to_us
 
 VENDOR = "tushare"
 DATA_TYPE = "stock_basic"
 DATASET = "stock_basic"
 TABLE = "stock_basic_cn"
-SCHEMA_VERSION = 1
-US_PER_DAY = 86_400_000_000
+LAYOUT = SnapshotLayout(VENDOR, DATA_TYPE, prefix="tushare_stock_basic")
+snapshot_rel_path = LAYOUT.rel_path  # (snapshot_ts_us, subdir=VENDOR) -> path relative to the Bronze root
 
 # Tushare exchange code -> (lake exchange name as in config/exchanges.csv, ISO 10383 MIC).
 VENDOR_EXCHANGES: dict[str, tuple[str, str]] = {
@@ -45,37 +47,7 @@ VENDOR_EXCHANGES: dict[str, tuple[str, str]] = {
 # ts_code suffix -> Tushare exchange code (used only when a record has no `exchange`).
 TS_CODE_SUFFIX: dict[str, str] = {"SZ": "SZSE", "SH": "SSE", "BJ": "BSE"}
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_ONE_US = dt.timedelta(microseconds=1)
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_SNAPSHOT_DIR = re.compile(r"^snapshot_ts=(\d{1,19})$")
-_FILE_NAME = re.compile(r"^tushare_stock_basic_(\d{1,19})\.jsonl\.gz$")
 _YYYYMMDD = re.compile(r"^\d{8}$")
-
-
-@dataclass(frozen=True)
-class SnapshotKeys:
-    """What a snapshot's path says: its UTC date and capture time."""
-
-    date: dt.date
-    snapshot_ts_us: int
-
-
-def utc_date(ts_us: int) -> dt.date:
-    """UTC calendar date of a microsecond timestamp."""
-    return (_EPOCH + dt.timedelta(microseconds=ts_us)).date()
-
-
-def day_start_us(day: dt.date) -> int:
-    """UTC midnight of `day` in microseconds."""
-    return (day - _EPOCH.date()).days * US_PER_DAY
-
-
-def datetime_to_us(value: dt.datetime) -> int:
-    """An aware datetime (naive = UTC) as integer microseconds, without float rounding."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return (value - _EPOCH) // _ONE_US
 
 
 def local_midnight_us(day: dt.date, timezone: str) -> int:
@@ -85,7 +57,7 @@ def local_midnight_us(day: dt.date, timezone: str) -> int:
 
 def local_date(ts_us: int, timezone: str) -> dt.date:
     """The calendar date in `timezone` of a UTC microsecond timestamp."""
-    return (_EPOCH + dt.timedelta(microseconds=ts_us)).astimezone(ZoneInfo(timezone)).date()
+    return (EPOCH + dt.timedelta(microseconds=ts_us)).astimezone(ZoneInfo(timezone)).date()
 
 
 def parse_yyyymmdd(value: object) -> dt.date | None:
@@ -119,37 +91,3 @@ def vendor_exchange_code(record: dict) -> str | None:
     if isinstance(ts_code, str) and "." in ts_code:
         return TS_CODE_SUFFIX.get(ts_code.rsplit(".", 1)[1].strip().upper())
     return None
-
-
-def snapshot_rel_path(snapshot_ts_us: int, subdir: str = VENDOR) -> PurePosixPath:
-    """Path of the snapshot captured at `snapshot_ts_us`, relative to the Bronze root."""
-    if snapshot_ts_us < 0:
-        raise ValueError(f"snapshot_ts_us must be >= 0, got {snapshot_ts_us}")
-    return PurePosixPath(
-        subdir,
-        f"type={DATA_TYPE}",
-        f"date={utc_date(snapshot_ts_us).isoformat()}",
-        f"snapshot_ts={snapshot_ts_us}",
-        f"tushare_stock_basic_{snapshot_ts_us}.jsonl.gz",
-    )
-
-
-def parse_snapshot_path(parts: tuple[str, ...]) -> SnapshotKeys | None:
-    """Keys of a path below the vendor subdir, or None unless it is exactly the snapshot layout.
-
-    Name, `snapshot_ts=` and `date=` must agree (a date that is not the UTC date of the
-    timestamp would feed the wrong partition, so such a file is reported, not ingested).
-    """
-    if len(parts) != 4 or parts[0] != f"type={DATA_TYPE}":
-        return None
-    date_m, snap_m, name_m = _DATE_DIR.match(parts[1]), _SNAPSHOT_DIR.match(parts[2]), _FILE_NAME.match(parts[3])
-    if date_m is None or snap_m is None or name_m is None or snap_m[1] != name_m[1]:
-        return None
-    ts_us = int(snap_m[1])
-    try:
-        day = dt.date.fromisoformat(date_m[1])
-        if utc_date(ts_us) != day:
-            return None
-    except (ValueError, OverflowError):
-        return None
-    return SnapshotKeys(day, ts_us)

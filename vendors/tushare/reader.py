@@ -14,28 +14,21 @@ A record whose exchange cannot be told at all stays in with a null exchange and 
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from pointline.schemas import get_table_spec
-from vendors.base import BronzeFile, BronzeFileError
+from vendors import snapshots
+from vendors.base import BronzeFileError
 from vendors.tushare.layout import (
     DATA_TYPE,
     TABLE,
-    US_PER_DAY,
     VENDOR,
     VENDOR_EXCHANGES,
-    SnapshotKeys,
-    day_start_us,
     in_scope_exchanges,
     local_date,
-    parse_snapshot_path,
     parse_yyyymmdd,
     vendor_exchange_code,
 )
@@ -66,97 +59,12 @@ if set(STAGED_COLUMNS) != set(TEXT_FIELDS) | set(DATE_FIELDS) | set(_OTHER):
 STAGED_SCHEMA: dict[str, pl.DataType] = {c: (pl.Int64() if c == "file_line" else pl.String()) for c in STAGED_COLUMNS}
 
 
-# ---------------------------------------------------------------------------- discovery
-
-
-@dataclass
-class ScanResult:
-    """The vendor subtree split into snapshot files and everything else (reported, never ingested)."""
-
-    files: list[BronzeFile] = field(default_factory=list)
-    unrecognized: list[Path] = field(default_factory=list)
-
-
-def scan(bronze_root: Path, subdir: str) -> ScanResult:
-    """Walk `<bronze_root>/<subdir>` once; files sorted by rel_path, unrecognized sorted by path."""
-    root = Path(bronze_root).absolute()
-    base = root / subdir
-    result = ScanResult()
-    if not base.is_dir():
-        return result
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            keys = parse_snapshot_path(path.relative_to(base).parts)
-            if keys is None:
-                result.unrecognized.append(path)
-            else:
-                result.files.append(_bronze_file(root, path, keys))
-    result.files.sort(key=lambda f: f.rel_path)
-    result.unrecognized.sort()
-    return result
-
-
-def _bronze_file(root: Path, path: Path, keys: SnapshotKeys) -> BronzeFile:
-    """A snapshot as a BronzeFile: not exchange-scoped (it covers all exchanges); window = its UTC day."""
-    stat = path.stat()
-    start = day_start_us(keys.date)
-    return BronzeFile(
-        vendor=VENDOR,
-        data_type=DATA_TYPE,
-        path=path,
-        rel_path=path.relative_to(root).as_posix(),
-        exchange="",
-        date=keys.date,
-        symbol=None,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        window_start_us=start,
-        window_end_us=start + US_PER_DAY,
-        extra={"snapshot_ts_us": str(keys.snapshot_ts_us)},
-    )
-
-
-# ---------------------------------------------------------------------------- envelopes
-
-
 def read_envelopes(path: Path) -> list[tuple[int, dict[str, object]]]:
-    """(physical 1-based line, envelope) for every non-blank line; numbers stay text."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise BronzeFileError(path, f"cannot open file: {exc}") from exc
-    if not data:
-        raise BronzeFileError(path, "empty file (0 bytes); expected a gzip-compressed JSONL snapshot")
-    try:
-        text = gzip.decompress(data)
-    except gzip.BadGzipFile as exc:
-        raise BronzeFileError(path, f"not a gzip file ({exc})") from exc
-    except (EOFError, zlib.error) as exc:
-        raise BronzeFileError(path, f"truncated or corrupt gzip ({exc})") from exc
-    out = [(n, _envelope(path, n, raw)) for n, raw in enumerate(text.split(b"\n"), start=1) if raw.strip()]
-    if not out:
-        raise BronzeFileError(path, "snapshot holds no records (the gzip decompresses to nothing)")
-    return out
+    """(physical 1-based line, envelope) for every non-blank line; numbers stay text.
 
-
-def _envelope(path: Path, line_no: int, raw: bytes) -> dict[str, object]:
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_float=str, parse_int=str, parse_constant=str)
-    except UnicodeDecodeError as exc:
-        raise BronzeFileError(path, f"line {line_no} is not valid UTF-8 (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise BronzeFileError(path, f"line {line_no} is not valid JSON: {exc.msg} (column {exc.colno})") from exc
-    if not isinstance(value, dict):
-        raise BronzeFileError(path, f"line {line_no} is not a snapshot envelope (a JSON object)")
-    if value.get("schema_version") != "1":
-        raise BronzeFileError(path, f"line {line_no}: unsupported schema_version {value.get('schema_version')!r}")
-    if not isinstance(value.get("record"), dict):
-        raise BronzeFileError(path, f"line {line_no}: envelope has no 'record' object")
-    if not isinstance(value.get("snapshot_ts_us"), str) or not value["snapshot_ts_us"].isdigit():
-        raise BronzeFileError(path, f"line {line_no}: envelope has no integer 'snapshot_ts_us'")
-    return value
+    Every envelope must carry an integer `snapshot_ts_us` (the as-of date comes from it).
+    """
+    return snapshots.read_envelopes(path, require_snapshot_ts=True)
 
 
 # ---------------------------------------------------------------------------- stock_basic_cn

@@ -25,7 +25,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from vendors.tushare.layout import VENDOR, datetime_to_us, snapshot_rel_path
+from vendors.snapshots import datetime_to_us
+from vendors.tushare.layout import VENDOR, snapshot_rel_path
 from vendors.tushare.snapshot import encode_snapshot, write_new_file
 
 __all__ = ["FIELDS", "SAMPLE_SNAPSHOT_TS_US", "SampleSnapshots", "sample_records", "write_sample_snapshots", "main"]
