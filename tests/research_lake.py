@@ -4,7 +4,8 @@
 function the Dagster assets wrap, without Dagster) over the deterministic sample Bronze: Tardis
 every data type for binance, binance-futures and deribit (with bad rows, a symbol missing from the
 instrument metadata and the SOLUSDT tick-size change at 12:00 UTC on the first day), Binance
-Vision 1h/1d klines and CoinGecko asset-stats snapshots; then it records the checks in the DQ
+Vision 1h/1d klines, CoinGecko asset-stats snapshots, and a CN day (Tushare security master,
+Quant360 SZSE/SSE L2/L3 archives, unpacked as the unpack asset does); then it records the checks in the DQ
 history like the assets do. It is the `make demo` lake in miniature, so the docstring examples
 hold on both.
 
@@ -35,8 +36,10 @@ from pointline.trading_day import dates_overlapping, trading_date_expr
 from vendors.base import INSTRUMENT_COLUMNS
 from vendors.binance_vision.sample import write_sample_klines
 from vendors.coingecko.sample import write_sample_snapshots
+from vendors.quant360.sample import write_sample_bronze as write_cn_archives
 from vendors.registry import available_vendors, load_vendor
 from vendors.tardis.sample import ALL_DATA_TYPES, write_sample_bronze
+from vendors.tushare.sample import write_sample_snapshots as write_security_master
 
 DAY1, DAY2 = dt.date(2024, 5, 1), dt.date(2024, 5, 2)
 KLINE_SYMBOLS = {"binance-futures": ["BTCUSDT", "ETHUSDT"]}
@@ -51,12 +54,17 @@ def build_sample_lake(root: Path, *, rows_per_file: int = 120) -> Path:
     write_sample_bronze(bronze, start=DAY1, days=len(days), rows_per_file=rows_per_file, data_types=ALL_DATA_TYPES)
     write_sample_klines(bronze, KLINE_SYMBOLS, days, ("1h", "1d"))
     write_sample_snapshots(bronze, days=len(days), start=DAY1)
+    write_security_master(bronze)  # CN securities (dim_symbol) and a Shanghai day of L2/L3 archives
+    write_cn_archives(bronze)
 
     lake = Lake(lake_root)
     exchanges = load_exchanges()
     lake.replace_table("dim_exchange", exchanges)
     lake.replace_table("dim_trading_calendar", build_trading_calendar(exchanges, "2024-01-01", "2024-12-31"))
     plugins = [load_vendor(name) for name in available_vendors()]
+    for plugin in plugins:  # archives -> the files discovery sees (what the unpack asset does)
+        if callable(getattr(plugin, "unpack", None)):
+            plugin.unpack(bronze)
     versions = pl.concat([p.instrument_versions(bronze) for p in plugins])
     lake.replace_table(
         "dim_symbol",

@@ -45,6 +45,9 @@ __all__ = [
     "derivative_ticker",
     "liquidations",
     "options_chain",
+    "l3_orders",
+    "l3_ticks",
+    "l2_snapshots",
     "klines",
     "asset_stats",
     "resolve_symbol",
@@ -109,6 +112,9 @@ orderbook_updates = _bound("orderbook_updates")
 derivative_ticker = _bound("derivative_ticker")
 liquidations = _bound("liquidations")
 options_chain = _bound("options_chain")
+l3_orders = _bound("l3_orders")
+l3_ticks = _bound("l3_ticks")
+l2_snapshots = _bound("l2_snapshots")
 klines = _bound("klines")
 asset_stats = _bound("asset_stats")
 resolve_symbol = _bound("resolve_symbol")

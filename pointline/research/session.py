@@ -440,6 +440,69 @@ class Research(JoinsMixin):
         """
         return self.load("options_chain", exchange, symbol, start, end, decoded=decoded, lazy=lazy, columns=columns)
 
+    def l3_orders(
+        self,
+        exchange: str,
+        symbol: str | Sequence[str],
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        decoded: bool = True,
+        lazy: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Result:
+        """Order-by-order (L3) events of a security in `[start, end)`: adds and cancels with their
+        channel sequence and trading phase; quantities in shares, exact when `decoded=False`.
+        Windows are in exchange-local partitions, so a Shanghai trading day is one partition.
+
+        >>> import pointline.research as pr
+        >>> orders = pr.l3_orders("szse", "000002", "2024-09-30", "2024-10-01", decoded=False)
+        >>> str(orders["qty"][0]), orders["trading_phase"][0]  # an odd lot stays 150 shares
+        ('150.000000000', 'opening_call')
+        """
+        return self.load("l3_orders", exchange, symbol, start, end, decoded=decoded, lazy=lazy, columns=columns)
+
+    def l3_ticks(
+        self,
+        exchange: str,
+        symbol: str | Sequence[str],
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        decoded: bool = True,
+        lazy: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Result:
+        """Fills and cancels (L3 tick events) of a security in `[start, end)`, with both order
+        references, the aggressor side and the trading phase.
+
+        >>> import pointline.research as pr
+        >>> ticks = pr.l3_ticks("szse", "000001", "2024-09-30", "2024-10-01")
+        >>> set(ticks["event_kind"]) <= {"fill", "cancel"} and ticks.height > 0
+        True
+        """
+        return self.load("l3_ticks", exchange, symbol, start, end, decoded=decoded, lazy=lazy, columns=columns)
+
+    def l2_snapshots(
+        self,
+        exchange: str,
+        symbol: str | Sequence[str],
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        decoded: bool = True,
+        lazy: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Result:
+        """Level-2 snapshots (10 levels per side as lists, best first) of a security in `[start, end)`.
+
+        >>> import pointline.research as pr
+        >>> snaps = pr.l2_snapshots("szse", "000001", "2024-09-30", "2024-10-01")
+        >>> snaps["bid_price_levels"].list.len().max()
+        10
+        """
+        return self.load("l2_snapshots", exchange, symbol, start, end, decoded=decoded, lazy=lazy, columns=columns)
+
     def klines(
         self,
         exchange: str,
