@@ -79,6 +79,7 @@ TRACKED: tuple[str, ...] = (
     "contract_month",
     "isin",
     "listing_exchange",
+    "canonical_symbol",
 )
 # A snapshot: current attributes per key, no windows (the caller supplies the effective time).
 SNAPSHOT_COLUMNS: tuple[str, ...] = (*NATURAL_KEY, *TRACKED, "source")
@@ -99,6 +100,7 @@ _STRING_FIELDS = (
     "contract_month",
     "isin",
     "listing_exchange",
+    "canonical_symbol",
 )
 _DECIMAL_FIELDS = ("price_increment", "amount_increment", "contract_multiplier", "strike")
 _INT_FIELDS = ("expiry_us",)

@@ -1253,6 +1253,13 @@ DIM_SYMBOL = TableSpec(
         _c("contract_month", pl.String(), "Futures: delivery month as YYYY-MM.", nullable=True),
         _c("isin", pl.String(), "Equities: ISIN.", nullable=True),
         _c("listing_exchange", pl.String(), "Equities: MIC of the primary listing venue.", nullable=True),
+        _c(
+            "canonical_symbol",
+            pl.String(),
+            "The vendor-neutral name researchers use when the feed's symbol is ambiguous across venues "
+            "(e.g. a ts_code-style '000001.SZ'); null where the exchange symbol is already unique.",
+            nullable=True,
+        ),
         _c("source", pl.String(), "Where this version came from: a vendor name or 'override'."),
     ),
     sort_by=("exchange", "exchange_symbol", "valid_from_us"),

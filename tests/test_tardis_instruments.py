@@ -98,6 +98,7 @@ def test_dataset_id_available_to_expiry_and_exponents(tmp_path: Path) -> None:
             "contract_month": None,
             "isin": None,
             "listing_exchange": None,
+            "canonical_symbol": None,
             "source": "tardis",
         }
     ]

@@ -123,6 +123,7 @@ def test_equity_attributes_and_star_board_lot(dim):
     ping_an = _rows(dim, "szse", "000001").row(0, named=True)
     assert ping_an["instrument_type"] == "equity" and ping_an["quote_asset"] == "CNY"
     assert ping_an["base_asset"] == "平安银行" and ping_an["listing_exchange"] == "XSHE"
+    assert ping_an["canonical_symbol"] == "000001.SZ"  # ts_code: unique across the three exchanges
     assert ping_an["price_increment"] == Decimal("0.01") and ping_an["amount_increment"] == Decimal("100")
     assert ping_an["contract_multiplier"] == Decimal("1") and ping_an["source"] == "tushare"
     assert ping_an["valid_from_us"] == _us(1991, 4, 3, tz=CST) and ping_an["is_current"]

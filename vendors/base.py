@@ -129,5 +129,6 @@ INSTRUMENT_COLUMNS: dict[str, pl.DataType] = {
     "contract_month": pl.String(),
     "isin": pl.String(),
     "listing_exchange": pl.String(),
+    "canonical_symbol": pl.String(),
     "source": pl.String(),
 }

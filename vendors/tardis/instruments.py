@@ -93,7 +93,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "is_inverse": ("inverse", _optional_bool),
 }
 # dim_symbol columns Tardis instrument metadata has no field for (equities, settlement type, ...).
-_ABSENT = ("underlying", "settlement_type", "contract_month", "isin", "listing_exchange")
+_ABSENT = ("underlying", "settlement_type", "contract_month", "isin", "listing_exchange", "canonical_symbol")
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ Mapping (one instrument per (exchange, 6-digit symbol), the code the exchange fe
   exchange_symbol   `symbol` (6 digits, e.g. 000001)
   instrument_type   "equity"
   base_asset        `name` (the security's short name: a rename, e.g. an ST designation, is a
-                    new version; the vendor code `ts_code` lives in stock_basic_cn)
+                    new version)
   quote_asset       `curr_type` (CNY)
   price_increment   0.01
   amount_increment  100 shares (board lot); 200 on the STAR board (科创板, 688xxx/689xxx)
   contract_mult.    1
-  listing_exchange  MIC of the exchange (XSHE, XSHG)
+  listing_exchange  MIC of the exchange (XSHE, XSHG, BJSE)
+  canonical_symbol  `ts_code` (000001.SZ): unique across the three exchanges, unlike the 6 digits
 
 Validity windows, all from the exchange-local calendar (timezone from config/exchanges.csv):
 * A listing starts at local midnight of `list_date` (2024-09-30 -> 2024-09-29T16:00Z for
@@ -99,9 +100,10 @@ def instrument_versions(paths: Iterable[Path], timezones: dict[str, str] | None 
 
 
 def _attributes(symbol: str, record: dict[str, Any]) -> dict[str, Any]:
-    name = record.get("name")
+    name, ts_code = record.get("name"), record.get("ts_code")
     return {
         "base_asset": name.strip() if isinstance(name, str) and name.strip() else symbol,
+        "canonical_symbol": ts_code.strip() if isinstance(ts_code, str) and ts_code.strip() else None,
         "quote_asset": (record.get("curr_type") or "CNY").strip(),
         "amount_increment": lot_size(symbol, record.get("market")),
     }
