@@ -18,7 +18,6 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     BackfillPolicy,
-    DataVersion,
     DimensionPartitionMapping,
     Failure,
     IdentityPartitionMapping,
@@ -37,15 +36,14 @@ from pointline.schemas import BAR_CARRY, BARS
 from pointline_assets.gold import (
     GOLD_GROUP,
     failed_blocking_checks,
-    gold_check_results,
     gold_check_specs,
     gold_freshness,
+    gold_result,
     latest_materialization,
-    lineage_metadata,
     record_data_version,
     source_partition,
 )
-from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.metadata import table_schema
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -195,26 +193,22 @@ def build_bars_asset(spec: BarSpec) -> AssetsDefinition:
             f"{name} {context.partition_key}: {build.bars.height} bars ({spanning} from the previous day's carry), "
             f"{build.carry.height} open at the end of the day, from {build.trades} trades; {carry_note}"
         )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": build.bars.height,
-                "dagster/uri": store.uri("bars"),
-                "bars": build.bars.height,
-                "bars_spanning_midnight": spanning,
-                "open_at_end_of_day": build.carry.filter(pl.col("trade_count") > 0).height,
-                "carry_in": carry_note,
-                "trades": build.trades,
-                "symbols": build.bars["symbol_id"].n_unique(),
-                "time_min": iso_us(build.bars["ts_end_us"].min()) or "",
-                "time_max": iso_us(build.bars["ts_end_us"].max()) or "",
-                TRADES_VERSION_KEY: trades_source.data_version or "",
-                "inputs": lineage_metadata(sources),
-                "delta_versions": MetadataValue.json({"bars": versions[0], "bar_carry": versions[1]}),
-                "data_version": version,
-                "preview": markdown_table(build.bars),
-            },
-            data_version=DataVersion(version),
-            check_results=gold_check_results(outcomes, BAR_CHECKS),
+        return gold_result(
+            build.bars,
+            uri=store.uri("bars"),
+            time_column="ts_end_us",
+            sources=sources,
+            version=version,
+            outcomes=outcomes,
+            checks=BAR_CHECKS,
+            bars=build.bars.height,
+            bars_spanning_midnight=spanning,
+            open_at_end_of_day=build.carry.filter(pl.col("trade_count") > 0).height,
+            carry_in=carry_note,
+            trades=build.trades,
+            symbols=build.bars["symbol_id"].n_unique(),
+            **{TRADES_VERSION_KEY: trades_source.data_version or ""},
+            delta_versions=MetadataValue.json({"bars": versions[0], "bar_carry": versions[1]}),
         )
 
     return _bars_asset

@@ -52,7 +52,7 @@ from pointline.gold import (
 )
 from pointline.lake import Lake
 from pointline.schemas import DAILY_OHLCV, get_table_spec
-from pointline_assets.metadata import markdown_table, table_schema
+from pointline_assets.metadata import iso_us, markdown_table, table_schema
 from pointline_assets.partitions import daily_partitions
 from resources.lake import LakeResource
 
@@ -142,6 +142,35 @@ def source_partition(instance: DagsterInstance, lake: Lake, table: str, partitio
                 metadata={"blocked_partition": f"{table} {partition}", "failed_checks": failed},
             )
     return SourcePartition(table, partition, record_data_version(record), lake.version(table))
+
+
+def gold_result(
+    rows: pl.DataFrame,
+    *,
+    uri: str,
+    time_column: str,
+    sources: list[SourcePartition],
+    version: str,
+    outcomes: dict[str, CheckOutcome],
+    checks: dict[str, GoldCheck],
+    **details: object,
+) -> MaterializeResult:
+    """What a (date, exchange) Gold partition reports: row count, location, the asset's own
+    figures (`details`), time range, lineage to its inputs, data version, a preview and its checks."""
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.height,
+            "dagster/uri": uri,
+            **details,
+            "time_min": iso_us(rows[time_column].min()) or "",  # type: ignore[arg-type]
+            "time_max": iso_us(rows[time_column].max()) or "",  # type: ignore[arg-type]
+            "inputs": lineage_metadata(sources),
+            "data_version": version,
+            "preview": markdown_table(rows),
+        },
+        data_version=DataVersion(version),
+        check_results=gold_check_results(outcomes, checks),
+    )
 
 
 def lineage_metadata(sources: list[SourcePartition]) -> MetadataValue:

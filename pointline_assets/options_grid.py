@@ -17,7 +17,6 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
-    DataVersion,
     Failure,
     MaterializeResult,
     asset,
@@ -40,13 +39,12 @@ from pointline.schemas import OPTIONS_SURFACE_GRID
 from pointline_assets.bars import DAY_AND_PREVIOUS
 from pointline_assets.gold import (
     GOLD_GROUP,
-    gold_check_results,
     gold_check_specs,
     gold_freshness,
-    lineage_metadata,
+    gold_result,
     source_partition,
 )
-from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.metadata import table_schema
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -117,26 +115,22 @@ def build_options_grid_asset(settings: OptionsGridSettings) -> AssetsDefinition:
             f"options_surface_grid {key}: {rows.height} rows, {rows['symbol'].n_unique()} contracts on {points} grid "
             f"points from {chain.height} options_chain rows and the previous day's last {tail.height}"
         )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": rows.height,
-                "dagster/uri": store.uri(OPTIONS_GRID_ASSET),
-                "grid_points": points,
-                "contracts": rows["symbol"].n_unique(),
-                "chain_rows_read": chain.height,
-                "previous_day_tail_rows": tail.height,
-                "rows_from_previous_day": carried.height,
-                "median_staleness_s": float(staleness.median() or 0) / 1e6 if rows.height else 0.0,
-                "max_staleness_s": float(staleness.max() or 0) / 1e6 if rows.height else 0.0,  # type: ignore[arg-type]
-                "time_min": iso_us(rows["ts_grid_us"].min()) or "",  # type: ignore[arg-type]
-                "time_max": iso_us(rows["ts_grid_us"].max()) or "",  # type: ignore[arg-type]
-                "inputs": lineage_metadata(sources),
-                "delta_version": delta_version,
-                "data_version": version,
-                "preview": markdown_table(rows),
-            },
-            data_version=DataVersion(version),
-            check_results=gold_check_results(outcomes, GRID_CHECKS),
+        return gold_result(
+            rows,
+            uri=store.uri(OPTIONS_GRID_ASSET),
+            time_column="ts_grid_us",
+            sources=sources,
+            version=version,
+            outcomes=outcomes,
+            checks=GRID_CHECKS,
+            grid_points=points,
+            contracts=rows["symbol"].n_unique(),
+            chain_rows_read=chain.height,
+            previous_day_tail_rows=tail.height,
+            rows_from_previous_day=carried.height,
+            median_staleness_s=float(staleness.median() or 0) / 1e6 if rows.height else 0.0,  # type: ignore[arg-type]
+            max_staleness_s=float(staleness.max() or 0) / 1e6 if rows.height else 0.0,  # type: ignore[arg-type]
+            delta_version=delta_version,
         )
 
     return _options_grid

@@ -26,7 +26,6 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     BackfillPolicy,
-    DataVersion,
     DimensionPartitionMapping,
     Failure,
     IdentityPartitionMapping,
@@ -59,15 +58,14 @@ from pointline_assets.bars import DAY_AND_PREVIOUS, bars_asset_name
 from pointline_assets.gold import (
     GOLD_GROUP,
     failed_blocking_checks,
-    gold_check_results,
     gold_check_specs,
     gold_freshness,
+    gold_result,
     latest_materialization,
-    lineage_metadata,
     record_data_version,
     source_partition,
 )
-from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.metadata import table_schema
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -243,26 +241,22 @@ def build_reflexivity_asset(settings: ReflexivitySettings, spec: BarSpec) -> Ass
             f"reflexivity_bars {key}: {rows.height} perpetual bar(s) of {spec.name}, {with_spot.height} with a spot "
             f"pair on {spot_exchange or 'no spot exchange'} ({spot_trades.height} spot trades read)"
         )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": rows.height,
-                "dagster/uri": store.uri(REFLEXIVITY_ASSET),
-                "bars": rows.height,
-                "bars_with_spot": with_spot.height,
-                "perpetuals": rows["symbol_id"].n_unique(),
-                "spot_exchange": spot_exchange or "",
-                "spot_trades_read": spot_trades.height,
-                "spot_trades_in_windows": int(with_spot["spot_trade_count"].sum() or 0),
-                "bars_without_open_interest": rows.filter(pl.col("open_interest").is_null()).height,
-                "time_min": iso_us(rows["ts_end_us"].min()) or "",  # type: ignore[arg-type]
-                "time_max": iso_us(rows["ts_end_us"].max()) or "",  # type: ignore[arg-type]
-                "inputs": lineage_metadata(sources),
-                "delta_version": delta_version,
-                "data_version": version,
-                "preview": markdown_table(rows),
-            },
-            data_version=DataVersion(version),
-            check_results=gold_check_results(outcomes, REFLEXIVITY_CHECKS),
+        return gold_result(
+            rows,
+            uri=store.uri(REFLEXIVITY_ASSET),
+            time_column="ts_end_us",
+            sources=sources,
+            version=version,
+            outcomes=outcomes,
+            checks=REFLEXIVITY_CHECKS,
+            bars=rows.height,
+            bars_with_spot=with_spot.height,
+            perpetuals=rows["symbol_id"].n_unique(),
+            spot_exchange=spot_exchange or "",
+            spot_trades_read=spot_trades.height,
+            spot_trades_in_windows=int(with_spot["spot_trade_count"].sum() or 0),
+            bars_without_open_interest=rows.filter(pl.col("open_interest").is_null()).height,
+            delta_version=delta_version,
         )
 
     return _reflexivity
