@@ -43,7 +43,7 @@ from pointline_assets.gold import (
     record_data_version,
     source_partition,
 )
-from pointline_assets.metadata import table_schema
+from pointline_assets.metadata import table_metadata
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -144,8 +144,7 @@ def build_bars_asset(spec: BarSpec) -> AssetsDefinition:
             + BARS.description
         ),
         metadata={
-            "dagster/column_schema": table_schema(BARS),
-            "partitioned_by": ", ".join(BARS.partition_by),
+            **table_metadata(BARS),
             "bar_spec": spec.name,
             "bar_kind": spec.kind,
             "threshold": str(spec.threshold),

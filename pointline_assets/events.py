@@ -40,7 +40,7 @@ from pointline.schemas import TableSpec, get_table_spec
 from pointline.trading_day import dates_overlapping
 from pointline_assets.bronze import row_fed_tables, vendors_feeding
 from pointline_assets.dimensions import dim_exchange, dim_symbol
-from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.metadata import iso_us, markdown_table, table_metadata
 from pointline_assets.partitions import is_exchange_scoped, partitions_for, split_partition_key
 from resources.lake import LakeResource
 from resources.vendors import VendorsResource
@@ -78,9 +78,7 @@ def build_event_asset(table: str) -> AssetsDefinition:
         deps=[*_upstream(spec), *vendors_feeding(table)],
         description=spec.description,
         metadata={
-            "dagster/column_schema": table_schema(spec),
-            "partitioned_by": ", ".join(spec.partition_by),
-            "sort_order": ", ".join(spec.sort_by),
+            **table_metadata(spec),
             "time_axis": spec.time_axis,
         },
         kinds={"delta", "polars"},

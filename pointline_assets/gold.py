@@ -52,7 +52,7 @@ from pointline.gold import (
 )
 from pointline.lake import Lake
 from pointline.schemas import DAILY_OHLCV, get_table_spec
-from pointline_assets.metadata import iso_us, markdown_table, table_schema
+from pointline_assets.metadata import iso_us, markdown_table, table_metadata
 from pointline_assets.partitions import daily_partitions
 from resources.lake import LakeResource
 
@@ -204,9 +204,7 @@ def daily_ohlcv_sources() -> list[str]:
     deps=[AssetDep(table, partition_mapping=_DATE_DIMENSION) for table in daily_ohlcv_sources()],
     description=DAILY_OHLCV.description,
     metadata={
-        "dagster/column_schema": table_schema(DAILY_OHLCV),
-        "partitioned_by": "date",
-        "sort_order": ", ".join(DAILY_OHLCV.sort_by),
+        **table_metadata(DAILY_OHLCV),
         "contract": "docs/gold-contract.md",
     },
     kinds={"delta", "polars"},

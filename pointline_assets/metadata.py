@@ -10,6 +10,15 @@ from dagster import MetadataValue, TableColumn, TableSchema
 from pointline.schemas import TableSpec
 
 
+def table_metadata(spec: TableSpec) -> dict[str, object]:
+    """Definition metadata every table asset shows: its columns, partitioning and row order."""
+    return {
+        "dagster/column_schema": table_schema(spec),
+        "partitioned_by": ", ".join(spec.partition_by),
+        "sort_order": ", ".join(spec.sort_by),
+    }
+
+
 def table_schema(spec: TableSpec) -> TableSchema:
     """The registry spec as Dagster column schema, so the UI shows types and descriptions."""
     return TableSchema(

@@ -44,7 +44,7 @@ from pointline_assets.gold import (
     gold_result,
     source_partition,
 )
-from pointline_assets.metadata import table_schema
+from pointline_assets.metadata import table_metadata
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -67,9 +67,7 @@ def build_options_grid_asset(settings: OptionsGridSettings) -> AssetsDefinition:
             + OPTIONS_SURFACE_GRID.description
         ),
         metadata={
-            "dagster/column_schema": table_schema(OPTIONS_SURFACE_GRID),
-            "partitioned_by": ", ".join(OPTIONS_SURFACE_GRID.partition_by),
-            "sort_order": ", ".join(OPTIONS_SURFACE_GRID.sort_by),
+            **table_metadata(OPTIONS_SURFACE_GRID),
             "step": settings.step,
             "max_staleness": settings.max_staleness or "",
             "contract": "docs/gold-contract.md",

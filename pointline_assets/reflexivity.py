@@ -65,7 +65,7 @@ from pointline_assets.gold import (
     record_data_version,
     source_partition,
 )
-from pointline_assets.metadata import table_schema
+from pointline_assets.metadata import table_metadata
 from pointline_assets.partitions import event_partitions, partition_key, split_partition_key
 from resources.lake import LakeResource
 
@@ -158,9 +158,7 @@ def build_reflexivity_asset(settings: ReflexivitySettings, spec: BarSpec) -> Ass
             "price as of the bar close. " + REFLEXIVITY_BARS.description
         ),
         metadata={
-            "dagster/column_schema": table_schema(REFLEXIVITY_BARS),
-            "partitioned_by": ", ".join(REFLEXIVITY_BARS.partition_by),
-            "sort_order": ", ".join(REFLEXIVITY_BARS.sort_by),
+            **table_metadata(REFLEXIVITY_BARS),
             "bar_spec": spec.name,
             "spot_exchanges": MetadataValue.json(dict(settings.spot_exchanges)),
             "contract": "docs/gold-contract.md",
