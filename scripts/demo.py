@@ -124,9 +124,21 @@ def _gold(instance: DagsterInstance, resources: dict, planned: dict, run_config:
 
 
 def _run(result) -> None:
-    if not result.success:
-        failed = [e.message for e in result.all_events if e.is_failure]
-        print("a run failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+    if result.success:
+        return
+    steps = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    blocked = [e for e in steps if e.step_failure_data.error and e.step_failure_data.error.cls_name == _CHECK_FAILED]
+    if steps and len(blocked) == len(steps):
+        # The partitions landed; a blocking check (the CN sample's handful of rows carries deliberate bad
+        # ones, far above the 1% quarantine threshold) marks them so Gold and downstream runs refuse them.
+        names = ", ".join(sorted(e.step_key for e in blocked))
+        print(f"  (expected) {names}: landed, but a blocking check failed on the sample's deliberate bad rows")
+        return
+    failed = [e.message for e in result.all_events if e.is_failure]
+    print("a run failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+
+
+_CHECK_FAILED = "DagsterAssetCheckFailedError"
 
 
 def _summary(lake_res: LakeResource) -> None:
