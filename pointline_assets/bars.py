@@ -31,10 +31,10 @@ from dagster import (
 from pointline.bars import BAR_CHECKS, BARS_CODE_VERSION, TRADE_COLUMNS, BarSpec, bar_specs, build_bars, check_bars
 from pointline.gold import SourcePartition, data_version
 from pointline.lake import Lake
-from pointline.pipeline import PartitionInputError, exchange_row
 from pointline.schemas import BAR_CARRY, BARS
 from pointline_assets.gold import (
     GOLD_GROUP,
+    exchange_timezone,
     failed_blocking_checks,
     gold_check_specs,
     gold_freshness,
@@ -160,10 +160,7 @@ def build_bars_asset(spec: BarSpec) -> AssetsDefinition:
         if spec.start_date is not None and date < spec.start_date:
             raise Failure(description=f"{name}: no bars before the spec's start_date {spec.start_date}")
         store = lake.lake()
-        try:
-            timezone = exchange_row(store, exchange)["timezone"][0]
-        except PartitionInputError as exc:
-            raise Failure(description=str(exc)) from exc
+        timezone = exchange_timezone(store, exchange)
         trades_source = source_partition(context.instance, store, "trades", str(context.partition_key))
         carry_in, carry_source, carry_note = _carry_in(context, store, spec, date, exchange, timezone)
         where = (pl.col("date") == date) & (pl.col("exchange") == exchange)

@@ -51,6 +51,7 @@ from pointline.gold import (
     trades_daily,
 )
 from pointline.lake import Lake
+from pointline.pipeline import PartitionInputError, exchange_row
 from pointline.schemas import DAILY_OHLCV, get_table_spec
 from pointline_assets.metadata import iso_us, markdown_table, table_metadata
 from pointline_assets.partitions import daily_partitions
@@ -171,6 +172,14 @@ def gold_result(
         data_version=DataVersion(version),
         check_results=gold_check_results(outcomes, checks),
     )
+
+
+def exchange_timezone(lake: Lake, exchange: str) -> str:
+    """The exchange's timezone from dim_exchange; a Gold run on an unknown exchange fails saying so."""
+    try:
+        return exchange_row(lake, exchange)["timezone"][0]
+    except PartitionInputError as exc:
+        raise Failure(description=str(exc)) from exc
 
 
 def lineage_metadata(sources: list[SourcePartition]) -> MetadataValue:

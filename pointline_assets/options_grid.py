@@ -17,7 +17,6 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
-    Failure,
     MaterializeResult,
     asset,
 )
@@ -34,11 +33,11 @@ from pointline.options_grid import (
     grid_points,
     options_grid_settings,
 )
-from pointline.pipeline import PartitionInputError, exchange_row
 from pointline.schemas import OPTIONS_SURFACE_GRID
 from pointline_assets.bars import DAY_AND_PREVIOUS
 from pointline_assets.gold import (
     GOLD_GROUP,
+    exchange_timezone,
     gold_check_specs,
     gold_freshness,
     gold_result,
@@ -81,10 +80,7 @@ def build_options_grid_asset(settings: OptionsGridSettings) -> AssetsDefinition:
         date, exchange = split_partition_key(context.partition_key)
         key = str(context.partition_key)
         store = lake.lake()
-        try:
-            timezone = exchange_row(store, exchange)["timezone"][0]
-        except PartitionInputError as exc:
-            raise Failure(description=str(exc)) from exc
+        timezone = exchange_timezone(store, exchange)
         prev = date - dt.timedelta(days=1)
         # lineage and the cross-run blocking guard, before reading (docs/gold-contract.md)
         sources = [

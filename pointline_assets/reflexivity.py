@@ -40,7 +40,6 @@ from dagster import (
 from pointline.bars import BarSpec
 from pointline.gold import SourcePartition, data_version
 from pointline.lake import Lake
-from pointline.pipeline import PartitionInputError, exchange_row
 from pointline.reflexivity import (
     REFLEXIVITY_CHECKS,
     REFLEXIVITY_CODE_VERSION,
@@ -57,6 +56,7 @@ from pointline.schemas import BARS, REFLEXIVITY_BARS, TRADES
 from pointline_assets.bars import DAY_AND_PREVIOUS, bars_asset_name
 from pointline_assets.gold import (
     GOLD_GROUP,
+    exchange_timezone,
     failed_blocking_checks,
     gold_check_specs,
     gold_freshness,
@@ -172,10 +172,7 @@ def build_reflexivity_asset(settings: ReflexivitySettings, spec: BarSpec) -> Ass
         date, exchange = split_partition_key(context.partition_key)
         key = str(context.partition_key)
         store = lake.lake()
-        try:
-            timezone = exchange_row(store, exchange)["timezone"][0]
-        except PartitionInputError as exc:
-            raise Failure(description=str(exc)) from exc
+        timezone = exchange_timezone(store, exchange)
         if not store.exists("dim_symbol"):
             raise Failure(description="dim_symbol is not materialized yet; materialize the dimensions first")
         bars_source = _bars_source(context, store, spec, key, date, exchange)
