@@ -127,7 +127,8 @@ class Profiler:
     def __init__(self) -> None:
         self.stats: dict[tuple[str, ...], PhaseStat] = {}
         self.order: list[tuple[str, ...]] = []
-        self._stack: tuple[str, ...] = ()
+        self._stack: tuple[str, ...] = ()  # the main thread's open phases
+        self._threads = threading.local()  # other threads' open phases (see `_open`)
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
         self.skipped: list[str] = []
@@ -135,23 +136,36 @@ class Profiler:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Account the block under `name`, nested in the phases currently open."""
-        outer = self._stack
+        outer = self._open()
         path = (*outer, name)
         stat = self.stats.get(path)
         if stat is None:
             stat = self.stats[path] = PhaseStat(path)
             self.order.append(path)
             stat.rss_in_mb = _statm_rss_mb()
-        self._stack = path
+        self._set_open(path)
         start = time.perf_counter()
         try:
             yield
         finally:
             stat.seconds += time.perf_counter() - start
             stat.calls += 1
-            self._stack = outer
+            self._set_open(outer)
             stat.rss_out_mb = _statm_rss_mb()
             self._note(path, stat.rss_out_mb)
+
+    def _open(self) -> tuple[str, ...]:
+        """The calling thread's open phases; a worker thread (e.g. columns converted concurrently)
+        nests under what the main thread has open, so its steps show inside the step that started it."""
+        if threading.current_thread() is threading.main_thread():
+            return self._stack
+        return getattr(self._threads, "stack", None) or self._stack
+
+    def _set_open(self, path: tuple[str, ...]) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._stack = path
+        else:
+            self._threads.stack = path
 
     def timed(self, original: Callable[..., Any], name: str | Callable[..., str]) -> Callable[..., Any]:
         """`original` wrapped so that each call is accounted under `name` (or `name(*args)`)."""
@@ -226,8 +240,16 @@ def instrument_pipeline(prof: Profiler) -> None:
         (lake.Lake, "_prepare", "prepare (conform, sort, rechunk, to_arrow)"),
         (lake.Lake, "_commit", "commit (_commit)"),
         (lake, "write_deltalake", "write_deltalake"),
+        (ingest, "_convert_all", "convert columns (_convert_all)"),
+        (lake.Lake, "_open", "open Delta table (_open)"),
+        (lake.Lake, "_ordered", "conform + sort (_ordered)"),
+        (lake.Lake, "_write_file", "parquet file (_write_file)"),
+        (pl.DataFrame, "write_parquet", "polars write_parquet"),
+        (lake, "_file_stats", "file stats (_file_stats)"),
+        (lake.Lake, "_commit_file", "delta commit of the file (_commit_file)"),
     ):
         prof.wrap(owner, attr, label)
+    prof.wrap(ingest, "_convert", lambda _text, col, *_a, **_k: f"convert {col.name} ({col.dtype})")
     prof.wrap(lake.Lake, "write_partition", lambda _self, table, *_a, **_k: f"write {table} (write_partition)")
     prof.wrap(lake.Lake, "read", lambda _self, table, *_a, **_k: f"lake.read {table}")
     # The checks are looked up in the registry at run time: time each entry under its name.
@@ -402,6 +424,28 @@ def run_child(script: Path, role: str, work: Path, rows: int) -> RunResult:
     return RunResult(**data)
 
 
+def run_rounds(script: Path, work: Path, rows: int, roles: tuple[str, ...], rounds: int) -> dict[str, RunResult]:
+    """Every role once per round, rounds interleaved, so that a machine whose speed drifts (a shared
+    VM: +-20% between minutes) slows every role alike. Each run writes into an empty lake.
+
+    A role is represented by its run of median time; every round's time is kept in
+    `details['rounds_s']` and printed beside the ratios.
+    """
+    runs: dict[str, list[RunResult]] = {role: [] for role in roles}
+    for n in range(1, rounds + 1):
+        for role in roles:
+            print(f"round {n}/{rounds}: {role} ...", flush=True)
+            shutil.rmtree(work / ("baseline_delta" if role == "baseline" else "lake"), ignore_errors=True)
+            runs[role].append(run_child(script, role, work, rows))
+    return {role: _median_run(results) for role, results in runs.items()}
+
+
+def _median_run(results: list[RunResult]) -> RunResult:
+    chosen = sorted(results, key=lambda r: r.seconds)[len(results) // 2]
+    chosen.details["rounds_s"] = [round(r.seconds, 3) for r in results]
+    return chosen
+
+
 def check_pointline_wrote_all(point: RunResult, base: RunResult, part: Partition, rows: int) -> None:
     """Fail unless the asset read and wrote every row of the big file and the baseline read them all."""
     accounts = {a["rel_path"]: a for a in point.details["file_accounting"]}
@@ -445,6 +489,13 @@ def print_table(
     peak = point.peak_rss_mb / base.peak_rss_mb
     above = point.above_before_mb / base.above_before_mb
     print(ratio_line("throughput pointline/baseline", thr, thr >= target_throughput, f">= {target_throughput}"))
+    if "rounds_s" in point.details and "rounds_s" in base.details:
+        pairs = zip(base.details["rounds_s"], point.details["rounds_s"], strict=True)
+        print(
+            f"  (medians of {len(point.details['rounds_s'])} interleaved rounds; seconds per round: "
+            f"pointline {point.details['rounds_s']}, baseline {base.details['rounds_s']}; "
+            f"ratio per round {[round(b / p, 2) for b, p in pairs]})"
+        )
     mem_target = None if target_memory is None else f"<= {target_memory}"
     mem_ok = target_memory is None or peak <= target_memory
     print(ratio_line("peak RSS pointline/baseline", peak, mem_ok, mem_target))
@@ -497,7 +548,10 @@ def _print_subtree(stats: list[PhaseStat], stat: PhaseStat, total: float) -> Non
         _print_subtree(stats, child, total)
     if children:
         other = stat.seconds - sum(c.seconds for c in children)
-        print(_phase_line("(other)", depth + 1, "", other, total, "", ""))
+        if other >= 0:
+            print(_phase_line("(other)", depth + 1, "", other, total, "", ""))
+        else:  # children ran in worker threads at the same time: their times overlap
+            print("  " * (depth + 1) + f"(the steps above ran concurrently; together {-other:.3f}s more than the step)")
 
 
 def print_phases(phases: RunResult) -> None:
@@ -528,6 +582,7 @@ def parse_args(argv: list[str] | None, doc: str, default_rows: int, children: di
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=default_rows, help="rows of the big Bronze file")
     parser.add_argument("--keep", type=Path, help="work in DIR and keep it (Bronze, lake, dagster home, logs)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measured run (median)")
     parser.add_argument("--child", choices=sorted(children), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -540,7 +595,7 @@ def main(
     doc: str,
     default_rows: int,
     children: dict[str, Child],
-    bench: Callable[[Path, int], None],
+    bench: Callable[[Path, int, int], None],
 ) -> int:
     """A benchmark's entry point: a child measurement (`--child ROLE`) or the whole run."""
     args = parse_args(argv, doc, default_rows, children)
@@ -550,11 +605,11 @@ def main(
         return 0
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        bench(args.keep.resolve(), args.rows)
+        bench(args.keep.resolve(), args.rows, args.rounds)
         return 0
     work = Path(tempfile.mkdtemp(prefix="pointline-bench-"))
     try:
-        bench(work, args.rows)
+        bench(work, args.rows, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

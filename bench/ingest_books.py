@@ -72,6 +72,7 @@ from _common import (  # noqa: E402
     print_phases,
     print_table,
     run_child,
+    run_rounds,
     write_dagster_home,
 )
 
@@ -307,21 +308,19 @@ def check_book_file(bronze: Path, path: Path, rows: int) -> dict[str, str]:
 
 
 # ---- phases ---------------------------------------------------------------------------
+PARSE_LIST = "parse_exact_list (explode, parse, reshape)"
+COMMIT_FILE = "delta commit of the file (_commit_file)"
+
+
 def instrument_books(prof: Profiler) -> None:
     """The shared instrumentation plus the steps that matter for list columns."""
     import pointline.ingest as ingest
-    import pointline.lake as lake
     import pointline.numbers as numbers
 
     instrument_pipeline(prof)
-    prof.wrap(ingest, "_convert", lambda _text, col, *_a, **_k: f"convert {col.name} ({col.dtype})")
-    prof.wrap(ingest, "parse_exact_list", "parse_exact_list (explode, parse, reshape)")
+    prof.wrap(ingest, "parse_exact_list", PARSE_LIST)
     prof.wrap(numbers, "parse_exact", "parse_exact (the flat values)")
     prof.wrap(ingest, "_empty_as_null", "empty text -> null")
-    prof.wrap(lake.Lake, "_ordered", "conform + sort (_ordered)")
-    prof.wrap(lake.Lake, "_commit_file", "parquet file + delta commit (_commit_file)")
-    prof.wrap(pl.DataFrame, "write_parquet", "polars write_parquet")
-    prof.wrap(lake, "_file_stats", "file stats (_file_stats)")
 
 
 def _seconds(stats: list[PhaseStat], label: str, under: str | None = None) -> float:
@@ -332,17 +331,18 @@ def _seconds(stats: list[PhaseStat], label: str, under: str | None = None) -> fl
 def print_summary(phases: RunResult) -> None:
     """One line per phase: read, coerce (and parse_exact_list in it), rules + PIT, write, checks."""
     stats = phase_stats(phases)
-    write_label = f"write {TABLE} (write_partition)"
     rows = [
         ("read (gzip + CSV as text, levels to List(String))", _seconds(stats, "read_events (csv_reader.read_table)")),
         ("coerce (text -> typed, exact decimals)", _seconds(stats, "coerce (_coerce)")),
-        ("  of which parse_exact_list (4 level lists)", _seconds(stats, "parse_exact_list (explode, parse, reshape)")),
+        ("  of which the 4 level lists (summed, 2 in parallel)", _seconds(stats, PARSE_LIST)),
         ("rules + PIT (book rules, symbol_id)", _seconds(stats, "rules + PIT (_apply_rules)")),
         ("  of which PIT", _seconds(stats, "PIT (resolve_symbol_ids)")),
-        (f"write {TABLE} (sort, Parquet, commit)", _seconds(stats, write_label)),
-        ("  of which polars write_parquet (fast path)", _seconds(stats, "polars write_parquet", under=write_label)),
-        ("  of which deltalake's writer (write_deltalake)", _seconds(stats, "write_deltalake", under=write_label)),
-        ("write quarantine", _seconds(stats, "write quarantine (write_partition)")),
+        (
+            "sort + Parquet files (book_snapshot_25, quarantine)",
+            _seconds(stats, "conform + sort (_ordered)") + _seconds(stats, "parquet file (_write_file)"),
+        ),
+        ("  of which polars write_parquet", _seconds(stats, "polars write_parquet")),
+        ("Delta commits", _seconds(stats, COMMIT_FILE) + _seconds(stats, "commit (_commit)")),
         ("checks (read back + check)", _seconds(stats, "check_stored_partition")),
     ]
     total = sum(s.seconds for s in stats if len(s.path) == 1) or 1.0
@@ -360,7 +360,7 @@ CHILDREN: dict[str, Child] = {
 
 
 # ---- main -----------------------------------------------------------------------------
-def bench(work: Path, rows: int) -> None:
+def bench(work: Path, rows: int, rounds: int) -> None:
     """Build Bronze, run the children in turn (never in parallel) and print the report."""
     print(
         f"python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}, "
@@ -377,10 +377,9 @@ def bench(work: Path, rows: int) -> None:
         flush=True,
     )
     write_dagster_home(work / "dagster_home")
-    results: dict[str, RunResult] = {}
-    for role in ("pointline", "baseline", "phases"):
-        print(f"running {role} ...", flush=True)
-        results[role] = run_child(Path(__file__), role, work, rows)
+    results = run_rounds(Path(__file__), work, rows, ("pointline", "baseline"), rounds)
+    print("running phases ...", flush=True)
+    results["phases"] = run_child(Path(__file__), "phases", work, rows)
     point, base = results["pointline"], results["baseline"]
     check_pointline_wrote_all(point, base, PARTITION, rows)
     print_table(point, base, f"{TABLE} rows, {EXCHANGE} {SYMBOL} {DATE}", file_mb, TARGET_THROUGHPUT, TARGET_MEMORY)

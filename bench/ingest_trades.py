@@ -44,7 +44,6 @@ from _common import (  # noqa: E402
     MB,
     Child,
     Partition,
-    RunResult,
     check_pointline_wrote_all,
     child_baseline,
     child_phases,
@@ -53,6 +52,7 @@ from _common import (  # noqa: E402
     print_phases,
     print_table,
     run_child,
+    run_rounds,
     write_dagster_home,
 )
 
@@ -108,7 +108,7 @@ CHILDREN: dict[str, Child] = {
 
 
 # ---- main -----------------------------------------------------------------------------
-def bench(work: Path, rows: int) -> None:
+def bench(work: Path, rows: int, rounds: int) -> None:
     """Build Bronze, run the children in turn (never in parallel) and print the report."""
     print(
         f"python {platform.python_version()}, polars {pl.__version__}, {os.cpu_count()} cores; work dir {work}",
@@ -120,10 +120,9 @@ def bench(work: Path, rows: int) -> None:
     file_mb = path.stat().st_size / MB
     print(f"wrote {rows:,} rows ({file_mb:.1f} MB) in {gen_s:.1f}s; on the instrument grid {grid}", flush=True)
     write_dagster_home(work / "dagster_home")
-    results: dict[str, RunResult] = {}
-    for role in ("pointline", "pointline_memory", "baseline", "phases"):
-        print(f"running {role} ...", flush=True)
-        results[role] = run_child(Path(__file__), role, work, rows)
+    results = run_rounds(Path(__file__), work, rows, ("pointline", "pointline_memory", "baseline"), rounds)
+    print("running phases ...", flush=True)
+    results["phases"] = run_child(Path(__file__), "phases", work, rows)
     point, base = results["pointline"], results["baseline"]
     check_pointline_wrote_all(point, base, PARTITION, rows)
     subject = f"{TABLE} rows, {EXCHANGE} {SYMBOL} {DATE}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -142,7 +143,7 @@ def _coerce(
     sources = [c for c in spec.source_columns if c.name != "file_line"]
     scalar_text = [c.name for c in sources if c.length is None]
     raw = _empty_as_null(frame, scalar_text)
-    converted = {c.name: _convert(raw.get_column(c.name), c) for c in sources if c.dtype != pl.String}
+    converted = _convert_all(raw, [c for c in sources if c.dtype != pl.String])
     raw = raw.with_columns(
         pl.all_horizontal(pl.col(c).is_null() for c in scalar_text).alias("_blank"),
         *[pl.col(c).alias(f"_raw_{c}") for c in converted],
@@ -185,6 +186,21 @@ def _complete(frame: pl.DataFrame, spec: TableSpec, file: BronzeFile) -> pl.Data
     if required:
         raise ValueError(f"{file.vendor} plugin staged {file.rel_path} without required column(s) {required}")
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c.name) for c in missing)
+
+
+def _convert_all(raw: pl.DataFrame, cols: list[ColumnSpec]) -> dict[str, tuple[pl.Series, pl.Series]]:
+    """`_convert` of every column, several at a time.
+
+    A conversion is a chain of polars calls (distinct values, parse, hash lookup, gather),
+    most of which run on one core with the GIL released: two columns in flight keep both
+    cores busy (books: four level lists parse ~1.6x faster). Results keep the columns' order.
+    """
+    workers = min(len(cols), pl.thread_pool_size())
+    if workers <= 1:
+        return {c.name: _convert(raw.get_column(c.name), c) for c in cols}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda c: _convert(raw.get_column(c.name), c), cols))
+    return {c.name: result for c, result in zip(cols, results, strict=True)}
 
 
 def _convert(text: pl.Series, col: ColumnSpec) -> tuple[pl.Series, pl.Series]:

@@ -132,8 +132,12 @@ def _common_exprs(raw: pl.DataFrame) -> dict[str, pl.Expr]:
 
 
 def _levels(side: str, field: str, depth: int) -> pl.Expr:
-    """One book side's prices or amounts as a 25-element list, best level first, null-padded."""
-    present = [_or_null(f"{side}[{i}].{field}") for i in range(depth)]
+    """One book side's prices or amounts as a 25-element list, best level first, null-padded.
+
+    Levels are the text as delivered: an empty level stays "" (the core reads it as missing),
+    which saves a copy of every level column.
+    """
+    present = [pl.col(f"{side}[{i}].{field}") for i in range(depth)]
     padding = [pl.lit(None, dtype=pl.String)] * (BOOK_LEVELS - depth)
     # concat_arr then to_list: same lists, ~9x faster than concat_list on 25 columns (polars 2.1)
     return pl.concat_arr([*present, *padding]).arr.to_list()
