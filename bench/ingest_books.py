@@ -332,7 +332,7 @@ def print_summary(phases: RunResult) -> None:
     """One line per phase: read, coerce (and parse_exact_list in it), rules + PIT, write, checks."""
     stats = phase_stats(phases)
     rows = [
-        ("read (gzip + CSV as text, levels to List(String))", _seconds(stats, "read_events (csv_reader.read_table)")),
+        ("read (gzip + CSV, levels dictionary-encoded lists)", _seconds(stats, "read_events (csv_reader.read_table)")),
         ("coerce (text -> typed, exact decimals)", _seconds(stats, "coerce (_coerce)")),
         ("  of which the 4 level lists (summed, 2 in parallel)", _seconds(stats, PARSE_LIST)),
         ("rules + PIT (book rules, symbol_id)", _seconds(stats, "rules + PIT (_apply_rules)")),

@@ -78,13 +78,13 @@ def _plain(text: str) -> str:
     return format(Decimal(text), "f")
 
 
-def expand_exponents(text: pl.Series) -> pl.Series:
+def expand_exponents(text: pl.Series, distinct: pl.Series | None = None) -> pl.Series:
     """Rewrite exponent-notation values as plain decimal text; other values are untouched.
 
     Only the distinct exponent texts go through Python's Decimal, so a column without any
-    (the usual case) costs one scan of its distinct values.
+    (the usual case) costs one scan of its distinct values (pass them if already known).
     """
-    distinct = text.drop_nulls().unique()
+    distinct = text.drop_nulls().unique() if distinct is None else distinct
     forms = distinct.filter(distinct.str.contains(_EXPONENT_TEXT))
     if forms.is_empty():
         return text
@@ -96,31 +96,40 @@ def parse_exact(text: pl.Series, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, 
 
     Prices and sizes sit on tick and lot grids, so their texts repeat: a 2M-row trades file
     has ~20k distinct prices. The pattern check and the decimal parse then run once per
-    distinct text and are gathered back, which is several times cheaper than per row.
+    distinct text and are gathered back, which is several times cheaper than per row. A
+    dictionary-encoded (Categorical) text column brings its distinct texts with it.
     """
     name = text.name
-    distinct = text.drop_nulls().unique(maintain_order=True)
-    if distinct.str.contains(_EXPONENT_TEXT).any():  # rare: rewrite, then look again
-        text = expand_exponents(text)
-        distinct = text.drop_nulls().unique(maintain_order=True)
-    if distinct.len() * 4 > text.len():
-        both = text.to_frame().select(exact_number(name, dtype), number_problem(name, dtype).alias("_problem"))
-        return both[name], both["_problem"].alias(name)
-    parsed = distinct.to_frame().select(
-        pl.col(name).alias("_text"),
-        exact_number(name, dtype).alias("_value"),
-        number_problem(name, dtype).alias("_problem"),
+    distinct, index = _dictionary(text)
+    if index is None:  # mostly distinct texts: parse row by row
+        plain = expand_exponents(text, distinct).to_frame()
+        both = plain.select(exact_number(name, dtype), number_problem(name, dtype).alias("_p"))
+        return both[name], both["_p"].alias(name)
+    parsed = (
+        expand_exponents(distinct.alias(name))
+        .to_frame()
+        .select(exact_number(name, dtype).alias("_value"), number_problem(name, dtype).alias("_problem"))
     )
-    positions = pl.int_range(distinct.len(), eager=True, dtype=pl.UInt32)
-    index = text.replace_strict(distinct, positions, default=None, return_dtype=pl.UInt32)  # null text -> null
     values = parsed["_value"].gather(index).alias(name)
     if parsed["_problem"].null_count() == parsed.height:  # the usual case: nothing to report
         return values, pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias(name)
     return values, parsed["_problem"].gather(index).alias(name)
 
 
+def _dictionary(text: pl.Series) -> tuple[pl.Series, pl.Series | None]:
+    """(distinct texts, each row's position among them, null for null); no positions when the
+    texts are mostly distinct and a lookup would cost more than it saves."""
+    if isinstance(text.dtype, pl.Categorical):  # already dictionary-encoded by the reader
+        return text.dtype.categories.to_series(), text.to_physical()
+    distinct = text.drop_nulls().unique(maintain_order=True)
+    if distinct.len() * 4 > text.len():
+        return distinct, None
+    positions = pl.int_range(distinct.len(), eager=True, dtype=pl.UInt32)
+    return distinct, text.replace_strict(distinct, positions, default=None, return_dtype=pl.UInt32)
+
+
 def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) -> tuple[pl.Series, pl.Series]:
-    """A List(String) column of exactly `length` elements -> (List(Decimal), first problem per row).
+    """A List(String) or List(Categorical) column of `length`-element lists -> (List(Decimal), first problem per row).
 
     The lists are flattened, parsed like a scalar column (per distinct text) and folded back:
     book levels repeat their prices across snapshots, so this is as cheap as a flat column.
@@ -129,10 +138,7 @@ def parse_exact_list(text: pl.Series, length: int, dtype: pl.Decimal = EXACT) ->
     lengths = text.list.len()
     if text.null_count() or (lengths != length).any():
         raise ValueError(f"{name}: every row must hold a list of exactly {length} elements")
-    flat = text.explode().alias(name)
-    if (flat == "").any():
-        flat = flat.replace("", None)
-    values, problems = parse_exact(flat, dtype)
+    values, problems = parse_exact(text.explode().alias(name), dtype)  # "" parses as missing, like null
     folded = values.reshape((-1, length)).cast(pl.List(dtype)).alias(name)
     if problems.null_count() == problems.len():
         return folded, pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias(name)

@@ -90,6 +90,24 @@ def test_parse_exact_per_distinct_text_equals_per_row():
     assert value.to_list()[4] == Decimal("100000")
 
 
+def test_dictionary_encoded_text_parses_like_plain_text():
+    """A reader may stage repetitive text as Categorical (Tardis book levels): same values, same problems."""
+    from pointline.numbers import parse_exact, parse_exact_list
+
+    texts = ["1.5", "0.1234567891", "abc", None, "1e5", "", "2.000000001", "1.5"] * 5
+    plain = pl.Series("price", texts)
+    encoded = plain.cast(pl.Categorical(pl.Categories.random()))
+    (value, problem), (plain_value, plain_problem) = parse_exact(encoded), parse_exact(plain)
+    assert value.to_list() == plain_value.to_list() and problem.to_list() == plain_problem.to_list()
+    assert value.to_list()[:6] == [Decimal("1.5"), None, None, None, Decimal("100000"), None]
+    assert problem.to_list()[:6] == [None, "not_exact:price", "not_a_number:price", None, None, None]  # "": missing
+    lists = pl.Series("bid_prices", [texts[i : i + 4] for i in range(0, len(texts), 4)])
+    encoded_lists = lists.cast(pl.List(pl.Categorical(pl.Categories.random())))
+    (values, first), (plain_values, plain_first) = parse_exact_list(encoded_lists, 4), parse_exact_list(lists, 4)
+    assert values.to_list() == plain_values.to_list() and first.to_list() == plain_first.to_list()
+    assert first.to_list()[:2] == ["not_exact:bid_prices", None]
+
+
 def test_exponent_notation_is_expanded_exactly_never_through_a_float():
     """JavaScript-based vendors print small numbers as 1.2e-7; those are exact values, not garbage."""
     from pointline.numbers import RATE, parse_exact

@@ -217,6 +217,25 @@ def test_real_book_snapshot_25_parses_every_level_and_passes_the_book_rules(real
     assert build.silver.schema["bid_prices"] == pl.List(pl.Decimal(38, 9))
 
 
+def test_book_levels_are_staged_dictionary_encoded_and_build_like_plain_text(real_fixtures: Path, tmp_path: Path):
+    """The reader stages level text as Categorical, one dictionary for prices and one for amounts
+    (the core parses each distinct text once): the Silver rows are those of the same text as String."""
+    file = _copy_as_sdk_file(
+        real_fixtures / "tardis" / "binance-futures_book_snapshot_25_BTCUSDT.csv",
+        tmp_path,
+        "binance-futures_book_snapshot_25_2020-09-01_BTCUSDT.csv",
+    )
+    staged = TardisPlugin().read_events(file, "book_snapshot_25")
+    inner = {c: staged.schema[c].inner for c in ("bid_prices", "ask_prices", "bid_qtys", "ask_qtys")}
+    assert all(isinstance(dtype, pl.Categorical) for dtype in inner.values()), inner
+    assert inner["bid_prices"] == inner["ask_prices"] and inner["bid_qtys"] == inner["ask_qtys"]
+    assert inner["bid_prices"] != inner["bid_qtys"]
+    as_text = staged.with_columns(pl.col(c).cast(pl.List(pl.String)) for c in inner)
+    dim = _dim("binance-futures", "BTCUSDT")
+    encoded, plain = _build("book_snapshot_25", file, staged, dim), _build("book_snapshot_25", file, as_text, dim)
+    assert encoded.silver.height == 10 and encoded.silver.equals(plain.silver)
+
+
 def test_real_book_snapshot_5_lands_null_padded_with_depth_5(real_fixtures: Path, tmp_path: Path):
     file = _copy_as_sdk_file(
         real_fixtures / "tardis" / "binance-futures_book_snapshot_5_BTCUSDT.csv",

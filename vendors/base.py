@@ -61,6 +61,9 @@ class VendorPlugin(Protocol):
         Columns: the `source` columns of the table's spec (schemas.TableSpec.source_columns) as
         pl.String holding the vendor's text verbatim (empty string or null when missing); list
         columns as pl.List(pl.String) of exactly the column's `length` elements (null-padded);
+        exact-number text may instead be dictionary-encoded (pl.Categorical, scalar or list
+        elements) when it repeats heavily, e.g. book levels: the core then parses each
+        dictionary entry once (pointline.numbers.parse_exact);
         `file_line` (Int64, physical line). Nullable source columns the vendor does not have
         may be left out (the core fills them with null). Numbers stay text, in the vendor's
         notation (plain or exponent); timestamps are integer UTC microseconds as text (a vendor
