@@ -193,7 +193,7 @@ def _convert_all(raw: pl.DataFrame, cols: list[ColumnSpec]) -> dict[str, tuple[p
 
     A conversion is a chain of polars calls (distinct values, parse, hash lookup, gather),
     most of which run on one core with the GIL released: two columns in flight keep both
-    cores busy (books: four level lists parse ~1.6x faster). Results keep the columns' order.
+    cores busy. Each column's result is what `_convert` alone gives; the order is kept.
     """
     workers = min(len(cols), pl.thread_pool_size())
     if workers <= 1:
