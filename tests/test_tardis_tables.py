@@ -234,6 +234,11 @@ def test_book_levels_are_staged_dictionary_encoded_and_build_like_plain_text(rea
     dim = _dim("binance-futures", "BTCUSDT")
     encoded, plain = _build("book_snapshot_25", file, staged, dim), _build("book_snapshot_25", file, as_text, dim)
     assert encoded.silver.height == 10 and encoded.silver.equals(plain.silver)
+    # each file's dictionaries are its own and go with its frames: a long backfill does not grow them
+    prices = inner["bid_prices"].categories
+    assert prices.to_series().len() > 0
+    del staged, as_text, inner
+    assert prices.to_series().len() == 0
 
 
 def test_real_book_snapshot_5_lands_null_padded_with_depth_5(real_fixtures: Path, tmp_path: Path):
