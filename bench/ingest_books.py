@@ -31,10 +31,14 @@ One run, built like bench/ingest_trades.py:
    conversion of each column, parse_exact_list, rules + PIT, the Parquet write, each check)
    and an RSS sampler: a short summary (read, coerce, rules+PIT, write, checks), then the tree.
 
+Steps 2 and 3 run in ``--rounds`` interleaved rounds (default 3), each into an empty lake: the
+machine's speed drifts between minutes, so each side is represented by its median run and
+every round's seconds and ratio are printed.
+
 rows/s = rows of the big file / wall time of the measured call. Target: pointline throughput
 >= 0.5x the baseline's; peak memory is reported (ratio, no target).
 
-    .venv/bin/python bench/ingest_books.py [--rows 300000] [--keep DIR]
+    .venv/bin/python bench/ingest_books.py [--rows 300000] [--rounds 3] [--keep DIR]
 """
 
 from __future__ import annotations

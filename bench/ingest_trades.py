@@ -19,11 +19,15 @@ One run:
    (discover, hash, read, coerce, rules, PIT, quarantine, write, checks) and an RSS sampler, to
    show where time and memory go.
 
+Steps 2 and 3 run in ``--rounds`` interleaved rounds (default 3), each into an empty lake: the
+machine's speed drifts between minutes, so each side is represented by its median run and
+every round's seconds and ratio are printed.
+
 Each measured child reports the wall time of the measured call, its RSS just before the call
 and the peak RSS (VmHWM) of the whole process. rows/s = rows of the big file / wall time.
 Targets: pointline throughput >= 0.7x the baseline, peak memory <= 1.5x the baseline.
 
-    .venv/bin/python bench/ingest_trades.py [--rows 2000000] [--keep DIR]
+    .venv/bin/python bench/ingest_trades.py [--rows 2000000] [--rounds 3] [--keep DIR]
 """
 
 from __future__ import annotations
