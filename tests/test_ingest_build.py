@@ -144,3 +144,44 @@ def test_option_underlying_falls_back_to_the_rows_underlying_index():
     )
     # OPT-A declares an unknown underlying -> its index resolves; OPT-B's declared one wins over its index
     assert _underlying_ids(rows, dim, "ts_local_us").to_list() == [3, 4, None, None]
+
+
+def test_small_files_built_in_batches_equal_files_built_one_by_one(tmp_path, monkeypatch):
+    """Consecutive small files are built together (pointline.ingest.BATCH_ROWS): the same Silver
+    rows, the same quarantine rows and the same per-file accounting as one file at a time, over
+    real-format Tardis files with bad rows, rows of the neighbouring days and unknown symbols."""
+    from pathlib import Path
+
+    import pointline.ingest as ingest
+    from pointline.schemas import get_table_spec
+    from vendors.tardis import TardisPlugin
+    from vendors.tardis.sample import write_sample_bronze
+
+    write_sample_bronze(tmp_path, start=dt.date(2024, 5, 1), days=2, rows_per_file=300, data_types=("trades",))
+    plugin = TardisPlugin()
+    dim = rebuild_from_history(plugin.instrument_versions(tmp_path))
+    spec, day, exchange = get_table_spec("trades"), dt.date(2024, 5, 2), "binance-futures"
+    files = [f for f in plugin.discover(Path(tmp_path)) if f.data_type == "trades" and f.exchange == exchange]
+    assert len(files) >= 4  # two days of several symbols: batches of several files
+
+    def build(batch_rows: int):
+        monkeypatch.setattr(ingest, "BATCH_ROWS", batch_rows)
+        staged = ((f, plugin.read_events(f, "trades")) for f in files)
+        return build_partition(spec, date=day, exchange=exchange, timezone="UTC", staged=staged, dim_symbol=dim)
+
+    sizes: list[int] = []
+    with_origin = ingest._with_origin
+    monkeypatch.setattr(ingest, "_with_origin", lambda batch, *a: sizes.append(len(batch)) or with_origin(batch, *a))
+    batched = build(ingest.BATCH_ROWS)
+    assert max(sizes) == len(files)  # every file in one batch
+    sizes.clear()
+    alone = build(0)
+    assert set(sizes) == {1}
+    key = ["file_id", "file_line"]
+    assert batched.silver.sort(key).equals(alone.silver.sort(key)) and batched.silver.height > 0
+    assert batched.quarantine.sort(key).equals(alone.quarantine.sort(key))
+    assert batched.quarantine.height > 0 and batched.quarantine["bronze_path"].n_unique() > 1
+    assert [vars(a) for a in batched.files] == [vars(a) for a in alone.files]
+    assert any(a.rows_elsewhere for a in batched.files)  # the other day's rows are counted, not lost
+    for a in batched.files:
+        assert a.rows_read == a.rows_written + a.rows_quarantined + a.rows_elsewhere
