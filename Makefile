@@ -39,6 +39,7 @@ docs: $(VENV)/.installed  ## regenerate docs/schemas.md from the schema registry
 bench: $(VENV)/.installed  ## ingest throughput; research query latency (first run generates a 4 GB lake in bench/.data)
 	$(PY) bench/ingest_trades.py
 	$(PY) bench/ingest_books.py
+	$(PY) bench/ingest_many_files.py
 	$(PY) bench/research_queries.py
 
 clean-lake:  ## remove the local demo lake, Bronze sample and Dagster instance
