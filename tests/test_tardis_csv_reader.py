@@ -10,7 +10,7 @@ import pytest
 
 from pointline.schemas import get_table_spec
 from vendors.base import BronzeFile, BronzeFileError
-from vendors.tardis import TardisPlugin
+from vendors.tardis import TardisPlugin, csv_reader
 
 TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
 QUOTES_HEADER = "exchange,symbol,timestamp,local_timestamp,bid_price,bid_amount,ask_price,ask_amount"
@@ -39,7 +39,11 @@ def read(file: BronzeFile, table: str) -> pl.DataFrame:
     return TardisPlugin().read_events(file, table)
 
 
-def test_trades_mapping_keeps_text_verbatim(tmp_path: Path) -> None:
+@pytest.mark.parametrize("distinct_min_rows", [0, 10**9], ids=["distinct-values path", "row-by-row path"])
+def test_trades_mapping_keeps_text_verbatim(tmp_path: Path, monkeypatch, distinct_min_rows: int) -> None:
+    """Both ways of normalizing exchange and side (through distinct values for big files, row by
+    row for small ones) give the same staged frame."""
+    monkeypatch.setattr(csv_reader, "_DISTINCT_MIN_ROWS", distinct_min_rows)
     text = (
         f"{TRADES_HEADER},extra_col\n"
         " Binance-Futures ,BTCUSDT,1714521600001000,1714521600002000,4800000001,BUY,60000.10,0.00100000,z\n"

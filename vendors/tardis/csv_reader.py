@@ -101,13 +101,19 @@ def _lower(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars().str.to_lowercase()
 
 
+_DISTINCT_MIN_ROWS = 100_000
+
+
 def _normalized(raw: pl.DataFrame, name: str, normalize: Callable[[pl.Expr], pl.Expr] = _lower) -> pl.Expr:
     """Normalize a low-cardinality text column through its distinct values.
 
     exchange and side hold a handful of values per file; normalizing those and replacing
     only the ones that change is 3-5x cheaper than string ops on every row (and free when
-    nothing needs changing, the usual case).
+    nothing needs changing, the usual case). A small file is normalized row by row: there the
+    distinct pass's fixed cost (~1 ms) is what counts, and a day has hundreds of small files.
     """
+    if raw.height < _DISTINCT_MIN_ROWS:
+        return normalize(pl.col(name))
     distinct = raw.select(pl.col(name).unique().drop_nulls())
     changed = distinct.with_columns(normalize(pl.col(name)).alias("_new")).filter(pl.col(name) != pl.col("_new"))
     if changed.is_empty():
