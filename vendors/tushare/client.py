@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vendors.snapshots import PacedClient, http_error_body
-from vendors.tushare.layout import VENDOR
-from vendors.tushare.sample import FIELDS
+from vendors.tushare.layout import FIELDS, VENDOR
 from vendors.tushare.snapshot import write_snapshot
 
 __all__ = [

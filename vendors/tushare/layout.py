@@ -37,6 +37,26 @@ DATASET = "stock_basic"
 TABLE = "stock_basic_cn"
 LAYOUT = SnapshotLayout(VENDOR, DATA_TYPE, prefix="tushare_stock_basic")
 snapshot_rel_path = LAYOUT.rel_path  # (snapshot_ts_us, subdir=VENDOR) -> path relative to the Bronze root
+# The stock_basic fields requested from the API and kept in each snapshot record, in this order.
+FIELDS = (
+    "ts_code",
+    "symbol",
+    "name",
+    "area",
+    "industry",
+    "fullname",
+    "enname",
+    "cnspell",
+    "market",
+    "exchange",
+    "curr_type",
+    "list_status",
+    "list_date",
+    "delist_date",
+    "is_hs",
+    "act_name",
+    "act_ent_type",
+)
 
 # Tushare exchange code -> (lake exchange name as in config/exchanges.csv, ISO 10383 MIC).
 VENDOR_EXCHANGES: dict[str, tuple[str, str]] = {

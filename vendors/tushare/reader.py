@@ -24,6 +24,7 @@ from vendors import snapshots
 from vendors.base import BronzeFileError
 from vendors.tushare.layout import (
     DATA_TYPE,
+    FIELDS,
     TABLE,
     VENDOR,
     VENDOR_EXCHANGES,
@@ -35,24 +36,11 @@ from vendors.tushare.layout import (
 
 ROUTES: dict[str, str] = {DATA_TYPE: TABLE}
 
-# Staged text columns taken verbatim from the record (same names as Tushare's fields).
-TEXT_FIELDS = (
-    "ts_code",
-    "name",
-    "area",
-    "industry",
-    "fullname",
-    "enname",
-    "cnspell",
-    "market",
-    "curr_type",
-    "list_status",
-    "is_hs",
-    "act_name",
-    "act_ent_type",
-)
 DATE_FIELDS = ("list_date", "delist_date")
-_OTHER = ("exchange", "symbol", "as_of_date", "snapshot_ts_us", "source", "file_line")
+_MAPPED = ("exchange",)  # the lake exchange, through the vendor's exchange map
+# Staged text columns taken verbatim from the record (same names as Tushare's fields).
+TEXT_FIELDS = tuple(f for f in FIELDS if f not in (*DATE_FIELDS, *_MAPPED))
+_OTHER = (*_MAPPED, "as_of_date", "snapshot_ts_us", "source", "file_line")
 STAGED_COLUMNS: tuple[str, ...] = tuple(c.name for c in get_table_spec(TABLE).source_columns)
 if set(STAGED_COLUMNS) != set(TEXT_FIELDS) | set(DATE_FIELDS) | set(_OTHER):
     raise RuntimeError(f"vendors/tushare/reader.py does not match {TABLE}'s source columns {STAGED_COLUMNS}")
@@ -97,7 +85,6 @@ def _staged_row(line_no: int, envelope: dict, scope: dict[str, tuple[str, str, s
     row: dict[str, str | int | None] = {f: _text(record.get(f)) for f in TEXT_FIELDS}
     row |= {f: iso_date_text(record.get(f)) for f in DATE_FIELDS}
     row["exchange"] = exchange
-    row["symbol"] = _text(record.get("symbol"))
     row["as_of_date"] = local_date(int(snapshot_ts_us), timezone).isoformat() if timezone else None
     row["snapshot_ts_us"] = snapshot_ts_us
     row["source"] = VENDOR

@@ -26,30 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vendors.snapshots import datetime_to_us
-from vendors.tushare.layout import VENDOR, snapshot_rel_path
+from vendors.tushare.layout import FIELDS, VENDOR, snapshot_rel_path
 from vendors.tushare.snapshot import encode_snapshot, write_new_file
 
 __all__ = ["FIELDS", "SAMPLE_SNAPSHOT_TS_US", "SampleSnapshots", "sample_records", "write_sample_snapshots", "main"]
 
-FIELDS = (
-    "ts_code",
-    "symbol",
-    "name",
-    "area",
-    "industry",
-    "fullname",
-    "enname",
-    "cnspell",
-    "market",
-    "exchange",
-    "curr_type",
-    "list_status",
-    "list_date",
-    "delist_date",
-    "is_hs",
-    "act_name",
-    "act_ent_type",
-)
 SAMPLE_SNAPSHOT_TS_US: tuple[int, int] = (
     datetime_to_us(dt.datetime(2024, 9, 30, 10, 0, tzinfo=dt.UTC)),
     datetime_to_us(dt.datetime(2024, 10, 8, 10, 0, tzinfo=dt.UTC)),
