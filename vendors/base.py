@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -135,3 +137,14 @@ INSTRUMENT_COLUMNS: dict[str, pl.DataType] = {
     "canonical_symbol": pl.String(),
     "source": pl.String(),
 }
+
+
+def walk_files(base: Path) -> Iterator[Path]:
+    """Every file below `base` (nothing when it is not a directory), in a fixed order: directories
+    and names sorted, so discovery and its reports are the same on every run and filesystem."""
+    if not base.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name

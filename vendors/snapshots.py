@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from vendors.base import BronzeFile, BronzeFileError
+from vendors.base import BronzeFile, BronzeFileError, walk_files
 
 __all__ = [
     "EPOCH",
@@ -156,17 +156,12 @@ class SnapshotLayout:
         root = Path(bronze_root).absolute()
         base = root / subdir
         result = ScanResult()
-        if not base.is_dir():
-            return result
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                keys = self.parse(path.relative_to(base).parts)
-                if keys is None:
-                    result.unrecognized.append(path)
-                else:
-                    result.files.append(self._bronze_file(root, path, keys))
+        for path in walk_files(base):
+            keys = self.parse(path.relative_to(base).parts)
+            if keys is None:
+                result.unrecognized.append(path)
+            else:
+                result.files.append(self._bronze_file(root, path, keys))
         result.files.sort(key=lambda f: f.rel_path)
         result.unrecognized.sort()
         return result

@@ -11,12 +11,11 @@ unrecognized so the core can report it instead of guessing.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pointline.schemas import KLINE_INTERVALS_US
-from vendors.base import BronzeFile
+from vendors.base import BronzeFile, walk_files
 from vendors.binance_vision.layout import (
     CHECKSUM_SUFFIX,
     KIND,
@@ -54,12 +53,8 @@ def scan(bronze_root: Path, subdir: str) -> ScanResult:
     root = Path(bronze_root).absolute()
     base = root / subdir
     result = ScanResult()
-    if not base.is_dir():
-        return result
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        for name in sorted(filenames):
-            _classify_into(result, root, base, Path(dirpath) / name)
+    for path in walk_files(base):
+        _classify_into(result, root, base, path)
     result.files.sort(key=lambda f: f.rel_path)
     result.checksums.sort()
     result.unrecognized.sort()

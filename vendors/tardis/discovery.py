@@ -14,12 +14,11 @@ are collected separately; everything else is returned as unrecognized so the cor
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vendors.base import BronzeFile
+from vendors.base import BronzeFile, walk_files
 from vendors.tardis.common import US_PER_DAY, day_start_us, normalize_exchange, parse_date
 
 VENDOR = "tardis"
@@ -71,13 +70,9 @@ def scan(bronze_root: Path, subdir: str) -> ScanResult:
     root = Path(bronze_root).absolute()
     base = root / subdir
     result = ScanResult()
-    if not base.is_dir():
-        return result
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if not name.endswith(IN_FLIGHT_SUFFIXES):
-                _classify_into(result, root, Path(dirpath) / name)
+    for path in walk_files(base):
+        if not path.name.endswith(IN_FLIGHT_SUFFIXES):
+            _classify_into(result, root, path)
     result.files.sort(key=lambda f: f.rel_path)
     result.snapshots.sort(key=lambda s: s.rel_path)
     return result
